@@ -1,0 +1,7 @@
+"""`python -m segmentation ...`"""
+
+import sys
+
+from segmentation.cli import main
+
+sys.exit(main())

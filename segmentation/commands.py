@@ -1,0 +1,5 @@
+"""CLI commands for building and inspecting segments."""
+
+
+def register(subparsers) -> None:
+    """Add the build/compare/show commands."""

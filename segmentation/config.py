@@ -1,0 +1,33 @@
+"""Where things live: the database URL, the project folder and runtime folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_NAME = "segment_insights.db"
+
+
+def runtime_dir() -> Path:
+    """Folder for runtime state (embedded database, charts); ignored by git."""
+    path = Path(os.environ.get("SI_RUNTIME_DIR", PROJECT_DIR / "var"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_database_url() -> str:
+    """The embedded SQLite database inside the project folder."""
+    return f"sqlite:///{runtime_dir() / DEFAULT_SQLITE_NAME}"
+
+
+def database_url() -> str:
+    """`DATABASE_URL` from the environment, or the embedded SQLite file."""
+    return os.environ.get("DATABASE_URL") or default_database_url()
+
+
+def charts_dir() -> Path:
+    """Folder where chart PNGs are written for the bot to serve."""
+    path = Path(os.environ.get("SI_CHARTS_DIR", runtime_dir() / "charts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,130 @@
+"""Engines and connections: one SQLAlchemy Core (2.0 style) code path for SQLite and MySQL."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Dict, Iterator, Optional
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from segmentation import config
+from segmentation.errors import DatabaseUnavailable
+
+_engines: Dict[str, Engine] = {}
+_lock = threading.Lock()
+
+# MySQL server errors meaning "the server is not there or is going away".
+_MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
+
+
+def describe(url: URL) -> str:
+    """The URL without its password, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def is_mysql(engine_or_conn) -> bool:
+    """True for MySQL and MariaDB."""
+    return engine_or_conn.dialect.name in ("mysql", "mariadb")
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _build_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            from pathlib import Path
+
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True)
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+        return engine
+    connect_args = {}
+    if url.get_backend_name() == "mysql":
+        connect_args = {"local_infile": True, "charset": "utf8mb4", "connect_timeout": 5}
+    return create_engine(
+        url,
+        future=True,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args=connect_args,
+    )
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """The engine for `url` (default: `DATABASE_URL` or the embedded SQLite), built lazily once."""
+    key = url or config.database_url()
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _build_engine(make_url(key))
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests and process shutdown)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args else None
+        return not isinstance(code, int) or code in _MYSQL_UNREACHABLE or code < 2000
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@contextlib.contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    """Turn "cannot connect" driver errors into DatabaseUnavailable with a clear message."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if _unreachable(exc):
+            reason = str(getattr(exc, "orig", exc)).strip()
+            raise DatabaseUnavailable(
+                f"cannot reach the database {describe(engine.url)}: {reason}"
+            ) from exc
+        raise
+
+
+@contextlib.contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection without a transaction block (reads)."""
+    with translate_errors(engine), engine.connect() as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def begin(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one transaction: committed at the end, rolled back on error."""
+    with translate_errors(engine), engine.begin() as conn:
+        yield conn
+
+
+def create_database_if_missing(url: str) -> None:
+    """For MySQL URLs, create the named database when the server does not have it yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "mysql" or not parsed.database:
+        return
+    server = create_engine(parsed.set(database=""), future=True, connect_args={"connect_timeout": 5})
+    try:
+        with translate_errors(server), server.connect() as conn:
+            name = parsed.database.replace("`", "``")
+            conn.execute(
+                text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+            )
+            conn.commit()
+    finally:
+        server.dispose()

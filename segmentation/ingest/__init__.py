@@ -1,0 +1,1 @@
+"""Loading behaviour data from CSV files."""
