@@ -105,7 +105,7 @@ def _records(frame: pd.DataFrame) -> Iterable[tuple]:
 def _executemany(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     columns = list(frame.columns)
     statement = table.insert()
-    rows = [dict(zip(columns, record)) for record in _records(frame)]
+    rows = [dict(zip(columns, record, strict=True)) for record in _records(frame)]
     conn.execute(statement, rows)
 
 

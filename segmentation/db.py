@@ -118,13 +118,13 @@ def create_database_if_missing(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "mysql" or not parsed.database:
         return
-    server = create_engine(parsed.set(database=""), future=True, connect_args={"connect_timeout": 5})
+    server = create_engine(
+        parsed.set(database=""), future=True, connect_args={"connect_timeout": 5}
+    )
     try:
         with translate_errors(server), server.connect() as conn:
             name = parsed.database.replace("`", "``")
-            conn.execute(
-                text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-            )
+            conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
             conn.commit()
     finally:
         server.dispose()

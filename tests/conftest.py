@@ -34,9 +34,7 @@ def _mariadb_unavailable(reason: str) -> None:
 
 
 def _server_engine():
-    return create_engine(
-        MARIADB_SERVER + "/", future=True, connect_args={"connect_timeout": 5}
-    )
+    return create_engine(MARIADB_SERVER + "/", future=True, connect_args={"connect_timeout": 5})
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ NASTY = [
     "new\nline",
     "carriage\rreturn",
     "back\\slash",
-    'quote " and \'single\'',
+    "quote \" and 'single'",
     "\\N",
     "NULL",
     "ünïcödé ✓ 😀",
@@ -38,8 +38,12 @@ def test_text_survives_both_paths(engine):
         assert bulk_insert(conn, clickstream, frame) == len(NASTY)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(clickstream.c.url, clickstream.c.referrer, clickstream.c.time_spent,
-                   clickstream.c.timestamp).order_by(clickstream.c.id)
+            select(
+                clickstream.c.url,
+                clickstream.c.referrer,
+                clickstream.c.time_spent,
+                clickstream.c.timestamp,
+            ).order_by(clickstream.c.id)
         ).all()
     assert [row.url for row in rows] == NASTY
     assert [row.referrer for row in rows] == [None, "x"] * (len(NASTY) // 2)
@@ -53,8 +57,12 @@ def test_json_and_floats_round_trip(engine):
     with engine.begin() as conn:
         run_id = conn.execute(
             segmentation_runs.insert().values(
-                created_at=datetime(2026, 11, 1), source="test", algorithm="kmeans", k=3,
-                params={}, status="running",
+                created_at=datetime(2026, 11, 1),
+                source="test",
+                algorithm="kmeans",
+                k=3,
+                params={},
+                status="running",
             )
         ).inserted_primary_key[0]
         frame = pd.DataFrame(
