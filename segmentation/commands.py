@@ -1,5 +1,269 @@
-"""CLI commands for building and inspecting segments."""
+"""CLI commands: build, compare, show, runs, user, members, breakdown, changes, charts, demo."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import List, Optional
+
+from segmentation import formatting as fmt
+from segmentation.build import build_segments
+from segmentation.cli import engine_from_args
+from segmentation.clustering import ALGORITHMS, OUTLIER_METHODS, ClusterSettings
+from segmentation.config import runtime_dir
+from segmentation.queries import DIMENSIONS, SegmentQueries
+
+
+def _csv_list(text: Optional[str]) -> Optional[List[str]]:
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by build and demo."""
+    parser.add_argument("--k", type=int, default=3, help="number of segments (default 3)")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="kmeans")
+    parser.add_argument("--n-init", type=int, default=10, help="clustering restarts (default 10)")
+    parser.add_argument("--random-state", type=int, default=42)
+    parser.add_argument("--outliers", choices=OUTLIER_METHODS, default="log")
+    parser.add_argument(
+        "--names", help="segment names, least engaged first, comma-separated (needed for k != 2, 3)"
+    )
+    parser.add_argument("--stability-runs", type=int, default=3, help="refits for stability")
+    parser.add_argument(
+        "--silhouette-exact-max",
+        type=int,
+        default=50_000,
+        help="above this many users the silhouette is computed on a sample (default 50000)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
+    return ClusterSettings(
+        k=args.k,
+        algorithm=args.algorithm,
+        n_init=args.n_init,
+        random_state=args.random_state,
+        outliers=args.outliers,
+        names=_csv_list(args.names),
+        stability_runs=args.stability_runs,
+        silhouette_exact_max=args.silhouette_exact_max,
+    )
+
+
+def print_build(result) -> None:
+    print(f"Run #{result.run_id} is current: {fmt.count(result.n_users)} users")
+    rows = [
+        (name, fmt.count(size), fmt.percent(size / result.n_users))
+        for name, size in result.sizes.items()
+    ]
+    print(fmt.table(("segment", "users", "share"), rows))
+    metrics = ", ".join(
+        f"{name} {value:.3f}"
+        for name, value in result.metrics.items()
+        if name in ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari")
+    )
+    print(f"Quality: {metrics}")
+    print("Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    result = build_segments(
+        engine,
+        settings_from_args(args),
+        source=args.source,
+        features=_csv_list(args.features),
+        lower_is_better=_csv_list(args.lower),
+    )
+    print_build(result)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    queries = SegmentQueries(engine=engine_from_args(args))
+    overview = queries.overview()
+    run = overview.run
+    print(f"{run.label}: {run.source}, {run.algorithm} k={run.k}, {fmt.count(run.n_users)} users")
+    features = run.features[:6]
+    rows = [
+        [s.name, fmt.count(s.size), fmt.percent(s.share)]
+        + [fmt.number(s.means.get(f, 0.0)) for f in features]
+        for s in overview.segments
+    ]
+    rows.append(
+        ["all users", fmt.count(overview.total_users), "100.0%"]
+        + [fmt.number(overview.overall_means.get(f, 0.0)) for f in features]
+    )
+    print(fmt.table(["segment", "users", "share"] + features, rows))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    queries = SegmentQueries(engine=engine_from_args(args))
+    rows = [
+        (
+            f"#{run.id}",
+            f"{run.created_at:%Y-%m-%d %H:%M}",
+            run.source,
+            f"{run.algorithm} k={run.k}",
+            fmt.count(run.n_users),
+            f"{run.metrics.get('silhouette', float('nan')):.3f}",
+        )
+        for run in queries.runs(args.limit)
+    ]
+    print(fmt.table(("run", "created (UTC)", "source", "model", "users", "silhouette"), rows))
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    result = SegmentQueries(engine=engine_from_args(args)).user_segment(args.user_id)
+    print(f"User {result.user_id}: {result.segment} ({result.run.label})")
+    print(
+        "Distance to each segment centre: " + ", ".join(f"{n} {d:.2f}" for n, d in result.distances)
+    )
+    if result.previous_segment:
+        print(f"In run #{result.previous_run.id}: {result.previous_segment}")
+    rows = [
+        (f.label, fmt.quantity(f.value, f.unit), fmt.quantity(f.reference, f.unit))
+        for f in result.features
+    ]
+    print(fmt.table(("feature", "user", "segment average"), rows))
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    queries = SegmentQueries(engine=engine_from_args(args))
+    page = queries.top_members(args.segment, args.limit, args.offset, args.order)
+    print(
+        f"{page.segment}: {fmt.count(page.total)} users ({page.run.label}), {page.order} engaged first"
+    )
+    print(fmt.table(("user", "score"), [(m.user_id, f"{m.score:.2f}") for m in page.members]))
+    return 0
+
+
+def cmd_breakdown(args: argparse.Namespace) -> int:
+    result = SegmentQueries(engine=engine_from_args(args)).breakdown(args.segment, args.by)
+    rows = [
+        (value, fmt.count(n), fmt.percent(n / result.segment_size)) for value, n in result.counts
+    ]
+    print(f"{result.segment} by {result.dimension} ({result.run.label})")
+    print(fmt.table((result.dimension, "users", "share"), rows))
+    return 0
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    change = SegmentQueries(engine=engine_from_args(args)).migration(args.from_run, args.to_run)
+    names = list(change.to_run.segment_names)
+    print(
+        f"From {change.from_run.label} to {change.to_run.label}: {fmt.count(change.moved())} moved"
+    )
+    rows = [
+        [source] + [fmt.count(change.between(source, target)) for target in names]
+        for source in change.from_run.segment_names
+    ]
+    print(fmt.table(["before \\ after"] + names, rows))
+    if change.new_users or change.gone_users:
+        print(
+            f"New users: {sum(change.new_users.values()):,}; gone: {sum(change.gone_users.values()):,}"
+        )
+    return 0
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    from segmentation.charts import write_run_charts
+
+    queries = SegmentQueries(engine=engine_from_args(args))
+    for path in write_run_charts(queries, Path(args.out_dir)):
+        print(path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from segmentation.compare import compare_algorithms, comparison_chart
+
+    engine = engine_from_args(args)
+    table = compare_algorithms(
+        engine, source=args.source, k=args.k, sample=args.sample, random_state=args.random_state
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.chart:
+        comparison_chart(table, Path(args.chart))
+        print(f"chart: {args.chart}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from segmentation.demo_data import generate_demo_data
+    from segmentation.ingest import ingest_csv
+
+    engine = engine_from_args(args)
+    out_dir = Path(args.out or runtime_dir() / "demo-data" / f"{args.users}-users-seed{args.seed}")
+    print(f"Generating demo data for {args.users:,} users in {out_dir}")
+    files = generate_demo_data(out_dir, args.users, seed=args.seed)
+    for table, path in files.items():
+        result = ingest_csv(engine, path, table)
+        state = "already loaded" if result.skipped_as_duplicate_file else "loaded"
+        print(f"  {table}: {fmt.count(result.rows)} rows {state}")
+    print_build(build_segments(engine, settings_from_args(args)))
+    return 0
 
 
 def register(subparsers) -> None:
-    """Add the build/compare/show commands."""
+    """Add the build/inspect commands to `python -m segmentation`."""
+    build = subparsers.add_parser("build", help="segment users (a new run, current once complete)")
+    build.add_argument(
+        "--source", default="events", help="'events' (default) or 'features:NAME' (a feature table)"
+    )
+    build.add_argument("--features", help="comma-separated features to use (default: all)")
+    build.add_argument("--lower", help="feature-table features where lower means more engaged")
+    add_cluster_options(build)
+    build.set_defaults(handler=cmd_build)
+
+    compare = subparsers.add_parser("compare", help="score several clustering algorithms")
+    compare.add_argument("--source", default="events")
+    compare.add_argument("--k", type=int, default=3)
+    compare.add_argument("--sample", type=int, default=5000, help="users for the slow algorithms")
+    compare.add_argument("--random-state", type=int, default=42)
+    compare.add_argument("--chart", help="write a PNG chart of the scores here")
+    compare.set_defaults(handler=cmd_compare)
+
+    show = subparsers.add_parser("show", help="the current run's segments")
+    show.set_defaults(handler=cmd_show)
+
+    runs = subparsers.add_parser("runs", help="list complete runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.set_defaults(handler=cmd_runs)
+
+    user = subparsers.add_parser("user", help="a user's segment and why")
+    user.add_argument("user_id")
+    user.set_defaults(handler=cmd_user)
+
+    members = subparsers.add_parser("members", help="a page of a segment's users")
+    members.add_argument("segment")
+    members.add_argument("--limit", type=int, default=10)
+    members.add_argument("--offset", type=int, default=0)
+    members.add_argument("--order", choices=("most", "least"), default="most")
+    members.set_defaults(handler=cmd_members)
+
+    breakdown = subparsers.add_parser("breakdown", help="a segment by country, device or plan")
+    breakdown.add_argument("segment")
+    breakdown.add_argument("--by", choices=DIMENSIONS, required=True)
+    breakdown.set_defaults(handler=cmd_breakdown)
+
+    changes = subparsers.add_parser("changes", help="how users moved between two runs")
+    changes.add_argument("--from-run", type=int, help="default: the run before --to-run")
+    changes.add_argument("--to-run", type=int, help="default: the current run")
+    changes.set_defaults(handler=cmd_changes)
+
+    charts = subparsers.add_parser("charts", help="write the current run's charts (PNG)")
+    charts.add_argument("out_dir")
+    charts.set_defaults(handler=cmd_charts)
+
+    demo = subparsers.add_parser("demo", help="generate demo data, load it and build segments")
+    demo.add_argument("--users", type=int, default=5000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--out", help="folder for the generated CSV files (default: var/demo-data)")
+    add_cluster_options(demo)
+    demo.set_defaults(handler=cmd_demo)

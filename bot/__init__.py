@@ -1,0 +1,1 @@
+"""Running the assistant: training, the servers, and the channels (terminal, REST, Slack, web)."""

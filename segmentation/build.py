@@ -1,0 +1,207 @@
+"""A segmentation run: features -> clusters -> user_segments + segment_profiles, all or nothing.
+
+The run row is inserted first with status 'running'. Every user row, the profiles and the
+switch to status 'complete' are then written in ONE transaction, so a crash or a kill part-way
+leaves nothing of the new run visible and the previous complete run stays current. The next
+build marks such an interrupted run 'failed'.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from segmentation.bulk import bulk_insert
+from segmentation.clustering import Clustering, ClusterSettings, fit_segments
+from segmentation.db import begin
+from segmentation.errors import SegmentationError
+from segmentation.features import FeatureFrame, aggregate_event_features, load_dataset_features
+from segmentation.progress import progress
+from segmentation.schema import segment_profiles, segmentation_runs, user_segments
+
+log = logging.getLogger(__name__)
+WRITE_CHUNK_ROWS = 50_000
+
+
+@dataclass
+class BuildResult:
+    run_id: int
+    n_users: int
+    sizes: Dict[str, int]
+    metrics: Dict[str, float]
+    seconds: Dict[str, float]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def load_features(
+    engine: Engine,
+    source: str = "events",
+    features: Optional[Sequence[str]] = None,
+    lower_is_better: Optional[Sequence[str]] = None,
+) -> FeatureFrame:
+    """Features for `source`: "events" (the event tables) or "features:NAME" (a feature table)."""
+    if source == "events":
+        if lower_is_better is not None:
+            raise SegmentationError("--lower applies to feature tables; event features are fixed")
+        return aggregate_event_features(engine, features)
+    if source.startswith("features:"):
+        return load_dataset_features(engine, source.split(":", 1)[1], features, lower_is_better)
+    raise SegmentationError(f"unknown source '{source}': use 'events' or 'features:NAME'")
+
+
+def _start_run(engine: Engine, source: str, settings: ClusterSettings, extra: dict) -> int:
+    with begin(engine) as conn:
+        conn.execute(
+            update(segmentation_runs)
+            .where(segmentation_runs.c.status == "running")
+            .values(status="failed", error="interrupted before it finished")
+        )
+        result = conn.execute(
+            segmentation_runs.insert().values(
+                created_at=utcnow(),
+                source=source,
+                algorithm=settings.algorithm,
+                k=settings.k,
+                params={**settings.as_dict(), **extra},
+                status="running",
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _fail_run(engine: Engine, run_id: int, error: BaseException) -> None:
+    try:
+        with begin(engine) as conn:
+            conn.execute(
+                update(segmentation_runs)
+                .where(segmentation_runs.c.id == run_id)
+                .values(status="failed", error=str(error)[:2000], finished_at=utcnow())
+            )
+    except Exception:  # noqa: BLE001 - the original error matters more
+        log.exception("could not mark run %s as failed", run_id)
+
+
+def _stats(frame: pd.DataFrame) -> Dict[str, Dict[str, float]]:
+    return {
+        "means": {name: float(value) for name, value in frame.mean().items()},
+        "medians": {name: float(value) for name, value in frame.median().items()},
+    }
+
+
+def profile_rows(run_id: int, features: FeatureFrame, clustering: Clustering) -> List[dict]:
+    """One segment_profiles row per segment: size, share, score, means and medians."""
+    total = len(features.frame)
+    rows = []
+    for rank, name in enumerate(clustering.model.names):
+        members = features.frame[clustering.ranks == rank]
+        stats = _stats(members) if len(members) else {"means": {}, "medians": {}}
+        centre_score = float(np.array(clustering.model.centres[rank]) @ clustering.model.weights)
+        rows.append(
+            {
+                "run_id": run_id,
+                "segment": name,
+                "rank": rank,
+                "cluster": rank,
+                "size": int(len(members)),
+                "share": len(members) / total,
+                "score": centre_score,
+                "means": stats["means"],
+                "medians": stats["medians"],
+                "centre": dict(zip(clustering.model.features, clustering.model.centres[rank])),
+            }
+        )
+    return rows
+
+
+def _user_rows(run_id: int, features: FeatureFrame, clustering: Clustering) -> pd.DataFrame:
+    frame = features.frame
+    records = frame.to_dict(orient="records")
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "user_id": frame.index.astype(str),
+            "cluster": clustering.ranks.astype(int),
+            "segment": clustering.segments,
+            "score": clustering.scores.astype(float),
+            "distance": clustering.distances.astype(float),
+            "features": records,
+        }
+    )
+
+
+def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: Clustering) -> None:
+    rows = _user_rows(run_id, features, clustering)
+    print(f"Writing run #{run_id}: {len(rows):,} users", file=sys.stderr, flush=True)
+    with begin(engine) as conn:
+        with progress(total=len(rows), desc="write user_segments", unit="users") as bar:
+            for start in range(0, len(rows), WRITE_CHUNK_ROWS):
+                chunk = rows.iloc[start : start + WRITE_CHUNK_ROWS]
+                bulk_insert(conn, user_segments, chunk)
+                bar.update(len(chunk))
+        conn.execute(segment_profiles.insert(), profile_rows(run_id, features, clustering))
+        done = conn.execute(
+            update(segmentation_runs)
+            .where(segmentation_runs.c.id == run_id, segmentation_runs.c.status == "running")
+            .values(
+                status="complete",
+                finished_at=utcnow(),
+                n_users=len(rows),
+                model=clustering.model.to_json(),
+                metrics=clustering.metrics,
+                overall=_stats(features.frame),
+                data_as_of=features.data_as_of,
+            )
+        )
+        if done.rowcount != 1:
+            raise SegmentationError(f"run #{run_id} was marked failed by another build meanwhile")
+
+
+def build_segments(
+    engine: Engine,
+    settings: Optional[ClusterSettings] = None,
+    source: str = "events",
+    features: Optional[Sequence[str]] = None,
+    lower_is_better: Optional[Sequence[str]] = None,
+) -> BuildResult:
+    """Run a full segmentation and make it current once every row is written."""
+    settings = settings or ClusterSettings()
+    timings: Dict[str, float] = {}
+    started = time.perf_counter()
+    feature_frame = load_features(engine, source, features, lower_is_better)
+    timings["aggregate"] = time.perf_counter() - started
+    extra = {
+        "features": [spec.name for spec in feature_frame.specs],
+        "lower_is_better": [spec.name for spec in feature_frame.specs if spec.lower_is_better],
+        "labels": {spec.name: spec.label for spec in feature_frame.specs},
+        "units": {spec.name: spec.unit for spec in feature_frame.specs},
+        "source_detail": feature_frame.detail or {},
+    }
+    run_id = _start_run(engine, feature_frame.source, settings, extra)
+    try:
+        step = time.perf_counter()
+        clustering = fit_segments(feature_frame.frame, feature_frame.specs, settings)
+        timings["cluster"] = time.perf_counter() - step
+        step = time.perf_counter()
+        _write_run(engine, run_id, feature_frame, clustering)
+        timings["write"] = time.perf_counter() - step
+    except BaseException as exc:
+        _fail_run(engine, run_id, exc)
+        raise
+    timings["total"] = time.perf_counter() - started
+    sizes = {
+        name: int((clustering.ranks == rank).sum())
+        for rank, name in enumerate(clustering.model.names)
+    }
+    return BuildResult(run_id, len(feature_frame.frame), sizes, clustering.metrics, timings)

@@ -1,0 +1,222 @@
+"""Per-user features, aggregated inside the database.
+
+Each event table is aggregated on its own with one GROUP BY user_id scan; the three per-user
+results are then joined on user_id (an outer join: a user missing from a source gets zeros).
+Raw event tables are never joined to each other: that multiplies rows per user (the seed
+project's query took 76.8 s for 1,000 users with 10 events per source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Table, distinct, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import Select
+
+from segmentation.db import connect
+from segmentation.errors import ConfigError, NoDataError
+from segmentation.schema import (
+    article_views,
+    clickstream,
+    feature_datasets,
+    feature_rows,
+    search_queries,
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A behaviour feature: how to say it, and whether a higher value means more engaged."""
+
+    name: str
+    label: str
+    unit: str = ""
+    lower_is_better: bool = False
+
+
+EVENT_FEATURES: Dict[str, FeatureSpec] = {
+    spec.name: spec
+    for spec in (
+        FeatureSpec("clicks", "clicks", "clicks"),
+        FeatureSpec("distinct_pages", "distinct pages viewed", "pages"),
+        FeatureSpec("active_days", "active days", "days"),
+        FeatureSpec("sessions", "sessions", "sessions"),
+        FeatureSpec("recency_days", "days since last activity", "days", lower_is_better=True),
+        FeatureSpec("searches", "searches", "searches"),
+        FeatureSpec("article_views", "article views", "views"),
+        FeatureSpec("total_article_time", "total time on articles", "s"),
+        FeatureSpec("avg_article_time", "average time per article", "s"),
+        FeatureSpec("avg_click_time", "average time per click", "s"),
+    )
+}
+DEFAULT_EVENT_FEATURES: Tuple[str, ...] = tuple(EVENT_FEATURES)
+
+
+@dataclass
+class FeatureFrame:
+    """One row per user (index: user_id, sorted), one column per feature."""
+
+    frame: pd.DataFrame
+    specs: List[FeatureSpec]
+    source: str
+    data_as_of: Optional[datetime] = None
+    detail: Optional[dict] = None
+
+
+def _clicks_query() -> Select:
+    c = clickstream.c
+    return select(
+        c.user_id,
+        func.count().label("clicks"),
+        func.count(distinct(c.url)).label("distinct_pages"),
+        func.count(distinct(func.date(c.timestamp))).label("active_days"),
+        func.count(distinct(c.session_id)).label("sessions"),
+        func.coalesce(func.sum(c.time_spent), 0).label("click_time"),
+        func.count(c.time_spent).label("timed_clicks"),
+        func.max(c.timestamp).label("last_click"),
+    ).group_by(c.user_id)
+
+
+def _searches_query() -> Select:
+    s = search_queries.c
+    return select(
+        s.user_id, func.count().label("searches"), func.max(s.timestamp).label("last_search")
+    ).group_by(s.user_id)
+
+
+def _articles_query() -> Select:
+    a = article_views.c
+    return select(
+        a.user_id,
+        func.count().label("article_views"),
+        func.coalesce(func.sum(a.time_spent), 0).label("total_article_time"),
+        func.count(a.time_spent).label("timed_views"),
+        func.max(a.timestamp).label("last_article"),
+    ).group_by(a.user_id)
+
+
+SOURCE_QUERIES: Sequence[Tuple[Table, callable]] = (
+    (clickstream, _clicks_query),
+    (search_queries, _searches_query),
+    (article_views, _articles_query),
+)
+
+
+def _read_grouped(conn, query: Select) -> pd.DataFrame:
+    result = conn.execute(query)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return frame.set_index("user_id")
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = numerator.astype(float) / denominator.astype(float)
+    return values.where(denominator > 0, 0.0)
+
+
+def aggregate_event_features(
+    engine: Engine, features: Optional[Sequence[str]] = None
+) -> FeatureFrame:
+    """Per-user event features: three GROUP BY scans, joined on user_id, zeros where missing."""
+    wanted = list(features or DEFAULT_EVENT_FEATURES)
+    unknown = [name for name in wanted if name not in EVENT_FEATURES]
+    if unknown:
+        raise ConfigError(
+            f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FEATURES)}"
+        )
+    parts = []
+    counts = {}
+    with connect(engine) as conn:
+        for table, make_query in SOURCE_QUERIES:
+            part = _read_grouped(conn, make_query())
+            counts[table.name] = int(part.iloc[:, 0].sum()) if len(part) else 0
+            parts.append(part)
+    joined = pd.concat(parts, axis=1, join="outer").sort_index()
+    if joined.empty:
+        raise NoDataError(
+            "no behaviour events loaded yet: load clickstream, search_queries or article_views "
+            "with `python -m segmentation ingest`, or run `python -m segmentation demo`"
+        )
+    last_seen = pd.concat(
+        [pd.to_datetime(joined[col]) for col in ("last_click", "last_search", "last_article")],
+        axis=1,
+    ).max(axis=1)
+    data_as_of = last_seen.max()
+    numeric = joined.drop(columns=["last_click", "last_search", "last_article"]).fillna(0)
+    values = pd.DataFrame(index=joined.index)
+    for name in ("clicks", "distinct_pages", "active_days", "sessions", "searches"):
+        values[name] = numeric[name].astype(float)
+    values["article_views"] = numeric["article_views"].astype(float)
+    values["total_article_time"] = numeric["total_article_time"].astype(float)
+    values["avg_article_time"] = _ratio(numeric["total_article_time"], numeric["timed_views"])
+    values["avg_click_time"] = _ratio(numeric["click_time"], numeric["timed_clicks"])
+    values["recency_days"] = ((data_as_of - last_seen).dt.total_seconds() / 86400.0).round(4)
+    values.index.name = "user_id"
+    return FeatureFrame(
+        frame=values[wanted],
+        specs=[EVENT_FEATURES[name] for name in wanted],
+        source="events",
+        data_as_of=data_as_of.to_pydatetime(),
+        detail={"events": counts},
+    )
+
+
+def load_dataset_features(
+    engine: Engine,
+    name: str,
+    features: Optional[Sequence[str]] = None,
+    lower_is_better: Optional[Sequence[str]] = None,
+) -> FeatureFrame:
+    """The per-user feature table `name`, as loaded by `ingest-features`."""
+    with connect(engine) as conn:
+        dataset = conn.execute(
+            select(feature_datasets).where(feature_datasets.c.name == name)
+        ).first()
+        if dataset is None:
+            known = conn.execute(select(feature_datasets.c.name)).scalars().all()
+            raise NoDataError(
+                f"no feature table named '{name}'"
+                + (f"; loaded: {', '.join(known)}" if known else "; load one with ingest-features")
+            )
+        rows = conn.execute(
+            select(feature_rows.c.user_id, feature_rows.c.features).where(
+                feature_rows.c.dataset_id == dataset.id
+            )
+        ).all()
+    declared = {item["name"]: bool(item.get("lower_is_better")) for item in dataset.features}
+    wanted = list(features or declared)
+    unknown = [feature for feature in wanted if feature not in declared]
+    if unknown:
+        raise ConfigError(
+            f"feature table '{name}' has no feature(s) {', '.join(unknown)}; "
+            f"it has {', '.join(declared)}"
+        )
+    if lower_is_better is None:
+        lower = {feature for feature, is_lower in declared.items() if is_lower}
+    else:
+        lower = set(lower_is_better)
+        if lower - set(declared):
+            raise ConfigError(
+                f"--lower names unknown feature(s): {', '.join(sorted(lower - set(declared)))}"
+            )
+    frame = pd.DataFrame(
+        [row.features for row in rows],
+        index=pd.Index([row.user_id for row in rows], name="user_id"),
+    )
+    frame = frame[wanted].astype(float).sort_index()
+    specs = [FeatureSpec(f, f, "", lower_is_better=f in lower) for f in wanted]
+    return FeatureFrame(
+        frame=frame,
+        specs=specs,
+        source=f"features:{name}",
+        detail={
+            "dataset_id": dataset.id,
+            "file": dataset.file_name,
+            "loaded_at": str(dataset.loaded_at),
+        },
+    )

@@ -1,0 +1,386 @@
+"""The query layer: the only way the chatbot (and the CLI) reads segments.
+
+One class, `SegmentQueries`, holding an engine that is created lazily on first use. Every
+query uses bound parameters; every result carries the run it came from.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from sqlalchemy import desc, func, select
+from sqlalchemy.engine import Connection, Engine
+
+from segmentation import db
+from segmentation.clustering import STANDARD_NAMES, SegmentModel
+from segmentation.errors import NoDataError
+from segmentation.results import (
+    Breakdown,
+    FeatureComparison,
+    Member,
+    Members,
+    MetricBySegment,
+    Migration,
+    Overview,
+    RunInfo,
+    SegmentComparison,
+    SegmentProfile,
+    SegmentSize,
+    SegmentSummary,
+    UserSegment,
+)
+from segmentation.schema import segment_profiles, segmentation_runs, user_segments, users
+
+NO_RUN_HELP = (
+    "There is no segmentation run yet. Build one with `python -m segmentation demo` "
+    "(demo data) or load your data and run `python -m segmentation build`."
+)
+DIMENSIONS = ("country", "device", "plan")
+# Standard names and short words, mapped to a tier (least, middle, most engaged).
+TIER_WORDS = {
+    **dict(zip((n.lower() for n in STANDARD_NAMES[3]), ("low", "moderate", "high"))),
+    "low": "low",
+    "moderate": "moderate",
+    "medium": "moderate",
+    "high": "high",
+}
+MAX_PAGE = 100
+
+
+class UnknownSegment(NoDataError):
+    """A segment name that the run does not have."""
+
+
+class UnknownUser(NoDataError):
+    """A user id that the run does not have."""
+
+
+def _run_info(row) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        source=row.source,
+        algorithm=row.algorithm,
+        k=row.k,
+        n_users=row.n_users or 0,
+        data_as_of=row.data_as_of,
+        status=row.status,
+        params=row.params or {},
+        metrics=row.metrics or {},
+        segment_names=tuple((row.model or {}).get("names") or (row.params or {}).get("names", ())),
+    )
+
+
+class SegmentQueries:
+    """Answers about segments, read from the database named by `url` (or DATABASE_URL)."""
+
+    def __init__(self, url: Optional[str] = None, engine: Optional[Engine] = None) -> None:
+        self._url = url
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.get_engine(self._url)
+        return self._engine
+
+    # --- runs -----------------------------------------------------------------------------
+    def _complete_runs(self, conn: Connection, before: Optional[int] = None, limit: int = 1):
+        query = select(segmentation_runs).where(segmentation_runs.c.status == "complete")
+        if before is not None:
+            query = query.where(segmentation_runs.c.id < before)
+        return conn.execute(query.order_by(desc(segmentation_runs.c.id)).limit(limit)).all()
+
+    def current_run(self) -> RunInfo:
+        """The newest complete run."""
+        with db.connect(self.engine) as conn:
+            rows = self._complete_runs(conn)
+        if not rows:
+            raise NoDataError(NO_RUN_HELP)
+        return _run_info(rows[0])
+
+    def run(self, run_id: Optional[int] = None) -> RunInfo:
+        """Run `run_id` if complete, else the current run."""
+        if run_id is None:
+            return self.current_run()
+        with db.connect(self.engine) as conn:
+            row = conn.execute(
+                select(segmentation_runs).where(
+                    segmentation_runs.c.id == run_id, segmentation_runs.c.status == "complete"
+                )
+            ).first()
+        if row is None:
+            raise NoDataError(f"there is no complete run #{run_id}")
+        return _run_info(row)
+
+    def previous_run(self, run: RunInfo) -> Optional[RunInfo]:
+        """The complete run before `run`, if any."""
+        with db.connect(self.engine) as conn:
+            rows = self._complete_runs(conn, before=run.id)
+        return _run_info(rows[0]) if rows else None
+
+    def runs(self, limit: int = 20) -> List[RunInfo]:
+        """Complete runs, newest first."""
+        with db.connect(self.engine) as conn:
+            return [_run_info(row) for row in self._complete_runs(conn, limit=limit)]
+
+    # --- segments ---------------------------------------------------------------------------
+    def resolve_segment(self, run: RunInfo, name: str) -> str:
+        """The run's segment called `name` (case-insensitive), or the one at the same tier as a
+        standard name ("Low Engagement" = least engaged, "Highly Engaged" = most)."""
+        wanted = name.strip().lower()
+        for segment in run.segment_names:
+            if segment.lower() == wanted:
+                return segment
+        names, k = run.segment_names, len(run.segment_names)
+        tier = TIER_WORDS.get(wanted)
+        if tier == "low":
+            return names[0]
+        if tier == "high":
+            return names[-1]
+        if tier == "moderate" and k % 2 == 1:
+            return names[k // 2]
+        raise UnknownSegment(
+            f"{run.label} has no segment '{name}'; its segments are " + ", ".join(run.segment_names)
+        )
+
+    def _summaries(self, conn: Connection, run: RunInfo) -> List[SegmentSummary]:
+        rows = conn.execute(
+            select(segment_profiles)
+            .where(segment_profiles.c.run_id == run.id)
+            .order_by(segment_profiles.c.rank)
+        ).all()
+        return [
+            SegmentSummary(r.segment, r.rank, r.size, r.share, r.score, r.means, r.medians)
+            for r in rows
+        ]
+
+    def _overall(self, conn: Connection, run: RunInfo) -> Dict[str, float]:
+        overall = conn.execute(
+            select(segmentation_runs.c.overall).where(segmentation_runs.c.id == run.id)
+        ).scalar_one()
+        return (overall or {}).get("means", {})
+
+    def overview(self) -> Overview:
+        """Every segment's size, share and averages, with the overall averages."""
+        run = self.current_run()
+        with db.connect(self.engine) as conn:
+            segments = self._summaries(conn, run)
+            overall = self._overall(conn, run)
+        return Overview(run, sum(s.size for s in segments), segments, overall)
+
+    def _summary(self, overview: Overview, name: str) -> SegmentSummary:
+        segment = self.resolve_segment(overview.run, name)
+        return next(s for s in overview.segments if s.name == segment)
+
+    def segment_size(self, name: str) -> SegmentSize:
+        overview = self.overview()
+        summary = self._summary(overview, name)
+        return SegmentSize(
+            overview.run, summary.name, summary.size, summary.share, overview.total_users
+        )
+
+    def _compare(self, run: RunInfo, values: Dict[str, float], reference: Dict[str, float]):
+        comparisons = [
+            FeatureComparison(
+                feature,
+                run.feature_label(feature),
+                run.feature_unit(feature),
+                float(values.get(feature, 0.0)),
+                float(reference.get(feature, 0.0)),
+                run.lower_is_better(feature),
+            )
+            for feature in run.features
+        ]
+
+        def difference(item: FeatureComparison) -> float:
+            scale = max(abs(item.reference), abs(item.value), 1e-9)
+            return abs(item.value - item.reference) / scale
+
+        return sorted(comparisons, key=difference, reverse=True)
+
+    def segment_profile(self, name: str) -> SegmentProfile:
+        """A segment's averages against the overall averages, biggest differences first."""
+        overview = self.overview()
+        summary = self._summary(overview, name)
+        features = self._compare(overview.run, summary.means, overview.overall_means)
+        return SegmentProfile(overview.run, summary, features)
+
+    def compare_segments(self, first: str, second: str) -> SegmentComparison:
+        """Two segments' averages side by side."""
+        overview = self.overview()
+        a, b = self._summary(overview, first), self._summary(overview, second)
+        return SegmentComparison(overview.run, a, b, self._compare(overview.run, a.means, b.means))
+
+    def metric_by_segment(self, feature: str) -> MetricBySegment:
+        """One feature's mean and median in every segment."""
+        overview = self.overview()
+        run = overview.run
+        if feature not in run.features:
+            raise NoDataError(
+                f"{run.label} has no feature '{feature}'; it has {', '.join(run.features)}"
+            )
+        return MetricBySegment(
+            run,
+            feature,
+            run.feature_label(feature),
+            run.feature_unit(feature),
+            run.lower_is_better(feature),
+            {s.name: s.means.get(feature, 0.0) for s in overview.segments},
+            {s.name: s.medians.get(feature, 0.0) for s in overview.segments},
+            overview.overall_means.get(feature, 0.0),
+        )
+
+    # --- users ------------------------------------------------------------------------------
+    def _user_row(self, conn: Connection, run_id: int, user_id: str):
+        return conn.execute(
+            select(user_segments).where(
+                user_segments.c.run_id == run_id, user_segments.c.user_id == user_id
+            )
+        ).first()
+
+    def user_segment(self, user_id: str) -> UserSegment:
+        """A user's segment, their features against the segment average, the distance to each
+        centre (the "why"), and their segment in the previous run."""
+        user_id = str(user_id).strip()
+        run = self.current_run()
+        previous = self.previous_run(run)
+        with db.connect(self.engine) as conn:
+            row = self._user_row(conn, run.id, user_id)
+            if row is None:
+                raise UnknownUser(f"user {user_id} is not in {run.label} ({run.n_users:,} users)")
+            model_json = conn.execute(
+                select(segmentation_runs.c.model).where(segmentation_runs.c.id == run.id)
+            ).scalar_one()
+            summaries = {s.name: s for s in self._summaries(conn, run)}
+            before = self._user_row(conn, previous.id, user_id) if previous else None
+        model = SegmentModel.from_json(model_json)
+        values = np.array([[row.features.get(f, 0.0) for f in model.features]], dtype=float)
+        distances = model.distances(model.transform(values))[0]
+        ranked = sorted(zip(model.names, distances.tolist()), key=lambda item: item[1])
+        features = self._compare(run, row.features, summaries[row.segment].means)
+        return UserSegment(
+            run,
+            user_id,
+            row.segment,
+            row.score,
+            features,
+            ranked,
+            previous if before is not None else None,
+            before.segment if before is not None else None,
+        )
+
+    def top_members(
+        self, name: str, limit: int = 10, offset: int = 0, order: str = "most"
+    ) -> Members:
+        """A page of a segment's users, most (or least) engaged first, with the total count."""
+        run = self.current_run()
+        segment = self.resolve_segment(run, name)
+        limit = max(1, min(int(limit), MAX_PAGE))
+        offset = max(0, int(offset))
+        score = user_segments.c.score
+        ordering = (desc(score), desc(user_segments.c.user_id))
+        if order == "least":
+            ordering = (score, user_segments.c.user_id)
+        where = (user_segments.c.run_id == run.id, user_segments.c.segment == segment)
+        with db.connect(self.engine) as conn:
+            total = conn.execute(
+                select(segment_profiles.c.size).where(
+                    segment_profiles.c.run_id == run.id, segment_profiles.c.segment == segment
+                )
+            ).scalar_one()
+            rows = conn.execute(
+                select(user_segments.c.user_id, score, user_segments.c.features)
+                .where(*where)
+                .order_by(*ordering)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        members = [Member(r.user_id, r.score, r.features) for r in rows]
+        return Members(run, segment, total, offset, order, members)
+
+    def breakdown(self, name: str, dimension: str, value: Optional[str] = None) -> Breakdown:
+        """A segment's users counted by country, device or plan (from the users table)."""
+        if dimension not in DIMENSIONS:
+            raise NoDataError(f"cannot break down by '{dimension}': use {', '.join(DIMENSIONS)}")
+        run = self.current_run()
+        segment = self.resolve_segment(run, name)
+        column = users.c[dimension]
+        label = func.coalesce(column, "unknown")
+        with db.connect(self.engine) as conn:
+            if conn.execute(select(func.count()).select_from(users)).scalar_one() == 0:
+                raise NoDataError(
+                    "no users table is loaded, so there is no country, device or plan to break "
+                    "down by; load one with `python -m segmentation ingest users FILE`"
+                )
+            rows = conn.execute(
+                select(label.label("value"), func.count().label("n"))
+                .select_from(
+                    user_segments.outerjoin(users, users.c.user_id == user_segments.c.user_id)
+                )
+                .where(user_segments.c.run_id == run.id, user_segments.c.segment == segment)
+                .group_by(label)
+                .order_by(desc("n"), label)
+            ).all()
+        counts = [(str(r.value), int(r.n)) for r in rows]
+        size = sum(n for _, n in counts)
+        matched: Tuple[Optional[str], Optional[int]] = (None, None)
+        if value is not None:
+            wanted = value.strip().lower()
+            hits = [(v, n) for v, n in counts if v.lower() == wanted]
+            matched = hits[0] if hits else (value, 0)
+        return Breakdown(run, segment, dimension, size, counts, matched[0], matched[1])
+
+    def dimension_values(self, dimension: str) -> List[str]:
+        """The distinct values of a users-table column (for matching "iOS", "premium"...)."""
+        if dimension not in DIMENSIONS:
+            return []
+        with db.connect(self.engine) as conn:
+            column = users.c[dimension]
+            return [
+                v
+                for v in conn.execute(select(column).distinct().where(column.isnot(None))).scalars()
+            ]
+
+    # --- change over time -------------------------------------------------------------------
+    def migration(self, from_run: Optional[int] = None, to_run: Optional[int] = None) -> Migration:
+        """Users per (segment before, segment after) between two runs (default: the last two)."""
+        target = self.run(to_run)
+        source = self.run(from_run) if from_run is not None else self.previous_run(target)
+        if source is None:
+            raise NoDataError(
+                f"{target.label} is the only run so far: there is nothing to compare it with yet"
+            )
+        before, after = user_segments.alias("before"), user_segments.alias("after")
+        with db.connect(self.engine) as conn:
+            pairs = conn.execute(
+                select(before.c.segment, after.c.segment, func.count())
+                .select_from(
+                    before.join(
+                        after, (after.c.user_id == before.c.user_id) & (after.c.run_id == target.id)
+                    )
+                )
+                .where(before.c.run_id == source.id)
+                .group_by(before.c.segment, after.c.segment)
+            ).all()
+            new = self._unmatched(conn, after_run=target.id, before_run=source.id)
+            gone = self._unmatched(conn, after_run=source.id, before_run=target.id)
+        counts = {(a, b): int(n) for a, b, n in pairs}
+        return Migration(source, target, counts, new, gone)
+
+    def _unmatched(self, conn: Connection, after_run: int, before_run: int) -> Dict[str, int]:
+        """Users of `after_run` per segment that are not in `before_run`."""
+        mine, other = user_segments.alias("mine"), user_segments.alias("other")
+        rows = conn.execute(
+            select(mine.c.segment, func.count())
+            .select_from(
+                mine.outerjoin(
+                    other, (other.c.user_id == mine.c.user_id) & (other.c.run_id == before_run)
+                )
+            )
+            .where(mine.c.run_id == after_run, other.c.user_id.is_(None))
+            .group_by(mine.c.segment)
+        ).all()
+        return {segment: int(n) for segment, n in rows}

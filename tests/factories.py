@@ -1,0 +1,79 @@
+"""Small, explicit event data for build and query tests (inserted through bulk_insert)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from segmentation.bulk import bulk_insert
+from segmentation.db import begin
+from segmentation.schema import article_views, clickstream, search_queries, users
+
+END = datetime(2026, 11, 20, 12, 0, 0)
+
+
+def insert_frame(engine, table, rows: List[dict]) -> None:
+    if rows:
+        with begin(engine) as conn:
+            bulk_insert(conn, table, pd.DataFrame(rows))
+
+
+def click(user: str, days_ago: float, url: str = "/a", spent: Optional[float] = 10.0, **extra):
+    return {
+        "user_id": user,
+        "timestamp": END - timedelta(days=days_ago),
+        "url": url,
+        "time_spent": spent,
+        "file_id": 1,
+        **extra,
+    }
+
+
+def search(user: str, days_ago: float, query: str = "news"):
+    return {
+        "user_id": user,
+        "timestamp": END - timedelta(days=days_ago),
+        "query": query,
+        "file_id": 1,
+    }
+
+
+def view(user: str, days_ago: float, article: str = "a1", spent: Optional[float] = 60.0):
+    return {
+        "user_id": user,
+        "timestamp": END - timedelta(days=days_ago),
+        "article_id": article,
+        "time_spent": spent,
+        "file_id": 1,
+    }
+
+
+def tiered_population(n_per_tier: int = 30, seed: int = 7) -> Dict[str, List[dict]]:
+    """Three clearly separated groups: low (l*), moderate (m*), high (h*) activity."""
+    rng = np.random.RandomState(seed)
+    tiers = {"l": (2, 1, 1, 20.0), "m": (12, 4, 5, 8.0), "h": (45, 15, 20, 1.0)}
+    clicks, searches, views = [], [], []
+    for prefix, (n_clicks, n_searches, n_views, recency) in tiers.items():
+        for i in range(n_per_tier):
+            user = f"{prefix}{i:03d}"
+            for j in range(n_clicks + rng.randint(0, 2)):
+                clicks.append(click(user, recency + j % 7 + rng.rand(), url=f"/p{j % 9}"))
+            for j in range(n_searches):
+                searches.append(search(user, recency + rng.rand() + j % 3))
+            for j in range(n_views):
+                views.append(view(user, recency + rng.rand() + j % 5, spent=30.0 + 10 * j))
+    return {"clickstream": clicks, "search_queries": searches, "article_views": views}
+
+
+def load_population(engine, population: Dict[str, Iterable[dict]]) -> None:
+    tables = {
+        "clickstream": clickstream,
+        "search_queries": search_queries,
+        "article_views": article_views,
+        "users": users,
+    }
+    for name, rows in population.items():
+        insert_frame(engine, tables[name], list(rows))
