@@ -18,6 +18,8 @@ def percent(share: float, digits: int = 1) -> str:
 def number(value: float) -> str:
     """A measured value with sensible precision: 1,234 / 56.7 / 0.42."""
     magnitude = abs(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
     if magnitude >= 1000:
         return f"{value:,.0f}"
     if magnitude >= 100:

@@ -73,6 +73,14 @@ def _run_info(row) -> RunInfo:
     )
 
 
+def _matrix(model: SegmentModel, feature_dicts: List[dict]) -> np.ndarray:
+    """Users' stored features as a matrix in the model's feature order."""
+    return np.array(
+        [[features.get(name, 0.0) for name in model.features] for features in feature_dicts],
+        dtype=float,
+    ).reshape(len(feature_dicts), len(model.features))
+
+
 class SegmentQueries:
     """Answers about segments, read from the database named by `url` (or DATABASE_URL)."""
 
@@ -193,6 +201,7 @@ class SegmentQueries:
                 run.lower_is_better(feature),
             )
             for feature in run.features
+            if values.get(feature, 0.0) or reference.get(feature, 0.0)
         ]
 
         def difference(item: FeatureComparison) -> float:
@@ -251,14 +260,10 @@ class SegmentQueries:
             row = self._user_row(conn, run.id, user_id)
             if row is None:
                 raise UnknownUser(f"user {user_id} is not in {run.label} ({run.n_users:,} users)")
-            model_json = conn.execute(
-                select(segmentation_runs.c.model).where(segmentation_runs.c.id == run.id)
-            ).scalar_one()
+            model = self._model(conn, run)
             summaries = {s.name: s for s in self._summaries(conn, run)}
             before = self._user_row(conn, previous.id, user_id) if previous else None
-        model = SegmentModel.from_json(model_json)
-        values = np.array([[row.features.get(f, 0.0) for f in model.features]], dtype=float)
-        distances = model.distances(model.transform(values))[0]
+        distances = model.distances(model.transform(_matrix(model, [row.features])))[0]
         ranked = sorted(zip(model.names, distances.tolist()), key=lambda item: item[1])
         features = self._compare(run, row.features, summaries[row.segment].means)
         return UserSegment(
@@ -271,6 +276,27 @@ class SegmentQueries:
             previous if before is not None else None,
             before.segment if before is not None else None,
         )
+
+    def _model(self, conn: Connection, run: RunInfo) -> SegmentModel:
+        return SegmentModel.from_json(
+            conn.execute(
+                select(segmentation_runs.c.model).where(segmentation_runs.c.id == run.id)
+            ).scalar_one()
+        )
+
+    def sample_scaled_users(self, size: int = 5000) -> Tuple[np.ndarray, List[str]]:
+        """A random sample of the current run's users in the clustering space, with segments."""
+        run = self.current_run()
+        with db.connect(self.engine) as conn:
+            model = self._model(conn, run)
+            rows = conn.execute(
+                select(user_segments.c.features, user_segments.c.segment)
+                .where(user_segments.c.run_id == run.id)
+                .order_by(func.random())
+                .limit(size)
+            ).all()
+        values = model.transform(_matrix(model, [row.features for row in rows]))
+        return values, [row.segment for row in rows]
 
     def top_members(
         self, name: str, limit: int = 10, offset: int = 0, order: str = "most"

@@ -1,0 +1,205 @@
+"""Starting and stopping the action server and the Rasa server on loopback ports.
+
+Each server runs in its own process group, so stopping it also stops anything it started;
+`Servers` is a context manager that always stops what it started, on errors and Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from bot.environment import rasa_env, rasa_executable
+from segmentation.config import PROJECT_DIR, runtime_dir
+
+HOST = os.environ.get("SI_HOST", "127.0.0.1")
+
+
+def free_port() -> int:
+    """A TCP port that is free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_from_env(name: str, default: int) -> int:
+    """A port from the environment; 0 means "pick a free one"."""
+    value = int(os.environ.get(name, default))
+    return value or free_port()
+
+
+class ManagedProcess:
+    """A child process in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, command: List[str], env: Dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the process group, then SIGKILL what is left."""
+        if self.running():
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(self.process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.process.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        try:  # children that outlived the leader
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._log.close()
+
+
+def wait_until_ready(url: str, process: ManagedProcess, timeout: float) -> float:
+    """Poll `url` until it answers 200; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not process.running():
+            raise RuntimeError(f"{process.name} exited early:\n{process.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{process.name} not ready after {timeout:.0f}s:\n{process.log_tail()}")
+
+
+def server_env(action_port: int, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Environment shared by both servers: database, action server URL, quiet settings."""
+    from segmentation.config import database_url
+
+    settings = {
+        "DATABASE_URL": database_url(),
+        "ACTION_SERVER_URL": f"http://{HOST}:{action_port}/webhook",
+        "SANIC_HOST": HOST,
+    }
+    settings.update(extra or {})
+    return rasa_env(settings)
+
+
+class Servers:
+    """The action server and, unless `rasa=False`, the Rasa server with a REST API."""
+
+    def __init__(
+        self,
+        model: Optional[Path],
+        rasa_port: int,
+        action_port: int,
+        credentials: Optional[Path] = None,
+        extra_env: Optional[Dict[str, str]] = None,
+        log_dir: Optional[Path] = None,
+        timeout: float = 180.0,
+    ) -> None:
+        self.model = model
+        self.rasa_port = rasa_port
+        self.action_port = action_port
+        self.credentials = credentials
+        self.env = server_env(action_port, extra_env)
+        self.log_dir = log_dir or runtime_dir() / "logs"
+        self.timeout = timeout
+        self.processes: List[ManagedProcess] = []
+        self.ready_seconds: Dict[str, float] = {}
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{HOST}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{HOST}:{self.action_port}"
+
+    def start_actions(self) -> None:
+        actions = ManagedProcess(
+            "action-server",
+            [
+                sys.executable,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(self.action_port),
+            ],
+            self.env,
+            self.log_dir,
+        )
+        self.processes.append(actions)
+        self.ready_seconds["actions"] = wait_until_ready(
+            f"{self.action_url}/health", actions, self.timeout
+        )
+
+    def start_rasa(self) -> None:
+        command = [
+            rasa_executable(),
+            "run",
+            "--enable-api",
+            "--interface",
+            HOST,
+            "--port",
+            str(self.rasa_port),
+            "--model",
+            str(self.model),
+            "--endpoints",
+            "endpoints.yml",
+            "--cors",
+            f"http://{HOST}:{self.rasa_port}",
+        ]
+        if self.credentials:
+            command += ["--credentials", str(self.credentials)]
+        rasa = ManagedProcess("rasa-server", command, self.env, self.log_dir)
+        self.processes.append(rasa)
+        self.ready_seconds["rasa"] = wait_until_ready(f"{self.rasa_url}/status", rasa, self.timeout)
+
+    def start(self, rasa: bool = True) -> "Servers":
+        try:
+            self.start_actions()
+            if rasa:
+                self.start_rasa()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def __enter__(self) -> "Servers":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,123 @@
+"""`python -m bot chat|serve|train`: run the assistant.
+
+chat   builds demo data if there is no run, trains if the model is stale, starts the action server
+       and opens `rasa shell`; stops everything when you quit (/stop) or press Ctrl-C.
+serve  starts the action server and the Rasa server (REST, web chat, and Slack when its
+       environment variables are set) on loopback ports from RASA_PORT / ACTION_PORT.
+train  trains the model if the training data changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+from typing import List, Optional
+
+from bot.channels import write_credentials
+from bot.environment import rasa_executable
+from bot.model import ensure_model
+from bot.processes import HOST, Servers, free_port, port_from_env
+from segmentation.config import PROJECT_DIR, runtime_dir
+from segmentation.errors import NoDataError, SegmentationError
+
+
+def ensure_run(demo_users: int) -> None:
+    """Build demo segments when the database has no run yet."""
+    from segmentation.cli import main as segmentation_main
+    from segmentation.queries import SegmentQueries
+
+    try:
+        run = SegmentQueries().current_run()
+        print(f"Using segments from {run.label} ({run.n_users:,} users).")
+        return
+    except NoDataError:
+        print("No segmentation run yet: building demo data and segments first.")
+    code = segmentation_main(["--quiet", "demo", "--users", str(demo_users)])
+    if code != 0:
+        raise SystemExit(code)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    ensure_run(args.demo_users)
+    model = ensure_model()
+    servers = Servers(model, rasa_port=0, action_port=port_from_env("ACTION_PORT", 0))
+    shell_port = free_port()
+    command = [
+        rasa_executable(),
+        "shell",
+        "--quiet",
+        "--model",
+        str(model),
+        "--endpoints",
+        "endpoints.yml",
+        "--interface",
+        HOST,
+        "--port",
+        str(shell_port),
+    ]
+    print("Starting the assistant (about 30 seconds)...")
+    with servers.start(rasa=False):
+        shell = subprocess.Popen(command, cwd=PROJECT_DIR, env=servers.env)
+        try:
+            return shell.wait()
+        except KeyboardInterrupt:
+            shell.send_signal(signal.SIGINT)
+            try:
+                shell.wait(10)
+            except subprocess.TimeoutExpired:
+                shell.kill()
+            return 130
+        finally:
+            if shell.poll() is None:
+                shell.kill()
+                shell.wait()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    model = ensure_model()
+    rasa_port = port_from_env("RASA_PORT", 5005)
+    action_port = port_from_env("ACTION_PORT", 5055)
+    credentials = write_credentials(runtime_dir())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Servers(model, rasa_port, action_port, credentials=credentials) as servers:
+        print(f"Rasa server:   {servers.rasa_url} (REST: /webhooks/rest/webhook)")
+        print(f"Web chat:      {servers.rasa_url}/webhooks/webchat/")
+        print(f"Action server: {servers.action_url}")
+        print(f"Logs:          {servers.log_dir}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(1.0):
+            dead = [p.name for p in servers.processes if not p.running()]
+            if dead:
+                print(f"{', '.join(dead)} stopped unexpectedly; see {servers.log_dir}")
+                return 1
+    print("Stopped.")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    print(ensure_model())
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="terminal chat with the assistant")
+    chat.add_argument("--demo-users", type=int, default=5000, help="demo size when no run exists")
+    chat.set_defaults(handler=cmd_chat)
+    sub.add_parser("serve", help="action server + Rasa server").set_defaults(handler=cmd_serve)
+    sub.add_parser("train", help="train if the data changed").set_defaults(handler=cmd_train)
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SegmentationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
