@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Union
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -86,15 +86,16 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def translate_errors(engine: Engine) -> Iterator[None]:
-    """Turn "cannot connect" driver errors into DatabaseUnavailable with a clear message."""
+def translate_errors(target: Union[Engine, URL]) -> Iterator[None]:
+    """Turn "cannot connect" driver errors into DatabaseUnavailable naming the database."""
+    url = target.url if isinstance(target, Engine) else target
     try:
         yield
     except DBAPIError as exc:
         if _unreachable(exc):
             reason = str(getattr(exc, "orig", exc)).strip()
             raise DatabaseUnavailable(
-                f"cannot reach the database {describe(engine.url)}: {reason}"
+                f"cannot reach the database {describe(url)}: {reason}"
             ) from exc
         raise
 
@@ -122,7 +123,7 @@ def create_database_if_missing(url: str) -> None:
         parsed.set(database=""), future=True, connect_args={"connect_timeout": 5}
     )
     try:
-        with translate_errors(server), server.connect() as conn:
+        with translate_errors(parsed), server.connect() as conn:
             name = parsed.database.replace("`", "``")
             conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
             conn.commit()
