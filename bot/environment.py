@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from segmentation.config import PROJECT_DIR
 
@@ -31,6 +30,6 @@ def rasa_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def rasa_executable() -> str:
-    """The `rasa` script of the running interpreter's venv."""
-    return str(Path(sys.executable).parent / "rasa")
+def rasa_command() -> List[str]:
+    """The `rasa` command line of this venv, with warnings kept out of the terminal."""
+    return [sys.executable, "-m", "bot.rasa_cli"]

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, List
 
-from bot.environment import rasa_env, rasa_executable
+from bot.environment import rasa_command, rasa_env
 from segmentation.config import PROJECT_DIR
 
 MODEL_PREFIX = "segment-insights-"
@@ -54,7 +54,7 @@ def ensure_model(project: Path = PROJECT_DIR, quiet: bool = False) -> Path:
         if not quiet:
             print("Training the assistant (about 2 minutes; only when its data changed)...")
         command = [
-            rasa_executable(),
+            *rasa_command(),
             "train",
             "--domain",
             "domain.yml",

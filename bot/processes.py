@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.environment import rasa_env, rasa_executable
+from bot.environment import rasa_command, rasa_env
 from segmentation.config import PROJECT_DIR, runtime_dir
 
 HOST = os.environ.get("SI_HOST", "127.0.0.1")
@@ -111,7 +111,7 @@ def server_env(action_port: int, extra: Optional[Dict[str, str]] = None) -> Dict
 
 
 class Servers:
-    """The action server and, unless `rasa=False`, the Rasa server with a REST API."""
+    """The action server and, unless `with_rasa=False`, the Rasa server with its HTTP API."""
 
     def __init__(
         self,
@@ -122,8 +122,10 @@ class Servers:
         extra_env: Optional[Dict[str, str]] = None,
         log_dir: Optional[Path] = None,
         timeout: float = 180.0,
+        with_rasa: bool = True,
     ) -> None:
         self.model = model
+        self.with_rasa = with_rasa
         self.rasa_port = rasa_port
         self.action_port = action_port
         self.credentials = credentials
@@ -163,7 +165,7 @@ class Servers:
 
     def start_rasa(self) -> None:
         command = [
-            rasa_executable(),
+            *rasa_command(),
             "run",
             "--enable-api",
             "--interface",
@@ -183,10 +185,10 @@ class Servers:
         self.processes.append(rasa)
         self.ready_seconds["rasa"] = wait_until_ready(f"{self.rasa_url}/status", rasa, self.timeout)
 
-    def start(self, rasa: bool = True) -> "Servers":
+    def start(self) -> "Servers":
         try:
             self.start_actions()
-            if rasa:
+            if self.with_rasa:
                 self.start_rasa()
         except BaseException:
             self.stop()

@@ -17,7 +17,7 @@ import threading
 from typing import List, Optional
 
 from bot.channels import write_credentials
-from bot.environment import rasa_executable
+from bot.environment import rasa_command
 from bot.model import ensure_model
 from bot.processes import HOST, Servers, free_port, port_from_env
 from segmentation.config import PROJECT_DIR, runtime_dir
@@ -43,10 +43,10 @@ def ensure_run(demo_users: int) -> None:
 def cmd_chat(args: argparse.Namespace) -> int:
     ensure_run(args.demo_users)
     model = ensure_model()
-    servers = Servers(model, rasa_port=0, action_port=port_from_env("ACTION_PORT", 0))
+    servers = Servers(model, 0, port_from_env("ACTION_PORT", 0), with_rasa=False)
     shell_port = free_port()
     command = [
-        rasa_executable(),
+        *rasa_command(),
         "shell",
         "--quiet",
         "--model",
@@ -59,7 +59,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         str(shell_port),
     ]
     print("Starting the assistant (about 30 seconds)...")
-    with servers.start(rasa=False):
+    with servers:
         shell = subprocess.Popen(command, cwd=PROJECT_DIR, env=servers.env)
         try:
             return shell.wait()

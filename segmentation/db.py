@@ -16,8 +16,9 @@ from segmentation.errors import DatabaseUnavailable
 _engines: Dict[str, Engine] = {}
 _lock = threading.Lock()
 
-# MySQL server errors meaning "the server is not there or is going away".
-_MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
+# MySQL errors meaning "the server is not there or is going away" (2xxx), access denied
+# (1045) and unknown database (1049).
+_MYSQL_UNREACHABLE = {1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
 
 
 def describe(url: URL) -> str:
@@ -78,10 +79,13 @@ def dispose_engines() -> None:
 
 
 def _unreachable(exc: BaseException) -> bool:
+    """True when the database can't be used at all (down, refused, unknown, no access)."""
     if isinstance(exc, OperationalError):
         orig = getattr(exc, "orig", None)
         code = orig.args[0] if orig is not None and orig.args else None
-        return not isinstance(code, int) or code in _MYSQL_UNREACHABLE or code < 2000
+        if isinstance(code, int):
+            return code in _MYSQL_UNREACHABLE
+        return "unable to open database" in str(orig)
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 

@@ -30,7 +30,13 @@ from segmentation.results import (
     SegmentSummary,
     UserSegment,
 )
-from segmentation.schema import segment_profiles, segmentation_runs, user_segments, users
+from segmentation.schema import (
+    ensure_schema,
+    segment_profiles,
+    segmentation_runs,
+    user_segments,
+    users,
+)
 
 NO_RUN_HELP = (
     "There is no segmentation run yet. Build one with `python -m segmentation demo` "
@@ -87,11 +93,16 @@ class SegmentQueries:
     def __init__(self, url: Optional[str] = None, engine: Optional[Engine] = None) -> None:
         self._url = url
         self._engine = engine
+        self._schema_ready = False
 
     @property
     def engine(self) -> Engine:
+        """The engine, created on first use; the tables are created if the database is new."""
         if self._engine is None:
             self._engine = db.get_engine(self._url)
+        if not self._schema_ready:
+            ensure_schema(self._engine)
+            self._schema_ready = True
         return self._engine
 
     # --- runs -----------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""`make chat` (python -m bot chat): demo data when there is no run, a reused model, a real
+terminal conversation, and no process left behind after /stop or Ctrl-C."""
+
+import os
+import sys
+import time
+import uuid
+
+import pytest
+
+from bot.model import ensure_model
+from segmentation import db
+from segmentation.config import PROJECT_DIR
+from segmentation.queries import SegmentQueries
+from tests.terminal import Terminal, processes_with
+
+STARTUP = 240  # seconds: demo data, loading TensorFlow and the model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ensure_model(quiet=True)
+
+
+def start_chat(tmp_path, tag):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "SI_RUNTIME_DIR": str(tmp_path / "var"),
+        "SI_TEST_TAG": tag,
+        "TERM": "xterm",
+        "COLUMNS": "120",
+    }
+    argv = [sys.executable, "-m", "bot", "chat", "--demo-users", "600"]
+    return Terminal(argv, env, PROJECT_DIR)
+
+
+def assert_nothing_left(tag):
+    deadline = time.monotonic() + 20
+    while processes_with(tag) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with(tag) == []
+
+
+def test_chat_builds_demo_data_answers_and_stops_cleanly(model, tmp_path):
+    tag = f"chat-{uuid.uuid4().hex}"
+    chat = start_chat(tmp_path, tag)
+    try:
+        chat.expect(r"No segmentation run yet: building demo data", 60)
+        chat.expect(r"Bot loaded\. Type a message", STARTUP)
+        assert "Training the assistant" not in chat.output  # the current model is reused
+        chat.send("how many users are highly engaged?\r")
+        answer = chat.expect(r"\*Highly Engaged\* has \*([\d,]+) users\*", 60)
+        url = f"sqlite:///{tmp_path / 'chat.db'}"
+        size = SegmentQueries(url).segment_size("Highly Engaged")
+        assert int(answer.group(1).replace(",", "")) == size.size
+        assert f"run #{size.run.id} of" in chat.output
+        noisy = ("WARNING", "Traceback", "DeprecationWarning", "tensorflow")
+        assert not [word for word in noisy if word in chat.output], chat.output
+        chat.send("/stop\r")
+        chat.wait(60)
+        assert_nothing_left(tag)
+    finally:
+        chat.kill()
+        db.dispose_engines()
+
+
+def test_ctrl_c_leaves_no_process_behind(model, tmp_path):
+    tag = f"chat-{uuid.uuid4().hex}"
+    chat = start_chat(tmp_path, tag)
+    try:
+        chat.expect(r"Bot loaded\. Type a message", STARTUP)
+        assert len(processes_with(tag)) >= 3  # launcher, action server, rasa shell
+        chat.send("\x03")  # Ctrl-C at the prompt
+        chat.wait(60)
+        assert_nothing_left(tag)
+    finally:
+        chat.kill()
