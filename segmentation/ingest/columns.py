@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from sqlalchemy import Date, DateTime, Float, String, Table
+from sqlalchemy import Table
+from sqlalchemy.types import TypeDecorator
 
 from segmentation.errors import ConfigError, InputError
 from segmentation.schema import EVENT_TABLES, users
@@ -15,6 +17,8 @@ from segmentation.schema import EVENT_TABLES, users
 LOADABLE_TABLES: Dict[str, Table] = {**EVENT_TABLES, users.name: users}
 # Filled by the loader, never by the file.
 _MANAGED_COLUMNS = ("id", "file_id")
+# Column kind by the Python type of the column (variants included).
+_KINDS = {datetime: "timestamp", date: "date", float: "duration", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -33,16 +37,9 @@ def column_specs(table: Table) -> List[ColumnSpec]:
     for column in table.columns:
         if column.name in _MANAGED_COLUMNS:
             continue
-        column_type = column.type
-        if isinstance(column_type, DateTime):
-            kind = "timestamp"
-        elif isinstance(column_type, Date):
-            kind = "date"
-        elif isinstance(column_type, Float):
-            kind = "duration"
-        else:
-            kind = "text"
-        length = column_type.length if isinstance(column_type, String) else None
+        base = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+        kind = _KINDS.get(base.python_type, "text")
+        length = getattr(base, "length", None)
         required = not column.nullable or column.primary_key
         specs.append(ColumnSpec(column.name, kind, required, length))
     return specs

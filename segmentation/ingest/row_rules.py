@@ -81,12 +81,18 @@ class UserRules:
             raise ConfigError(f"--keep must be 'first' or 'last', not '{keep}'")
         self.keep = keep
         self.first_line: Dict[str, int] = {}
-        self.dropped = 0
+        self.rows_read = 0
         self._replace_all = False
 
     @property
     def rows(self) -> int:
+        """Distinct users loaded."""
         return len(self.first_line)
+
+    @property
+    def dropped(self) -> int:
+        """Rows left out because another row of the same user won (--keep)."""
+        return self.rows_read - self.rows
 
     def start(self, conn: Connection) -> None:
         """Users already in the table are replaced by this file's rows (upsert)."""
@@ -111,7 +117,7 @@ class UserRules:
             replace_ids = ids[earlier & keep_rows].tolist()
         new = ~earlier & ~ids.duplicated(keep="first").to_numpy()
         self.first_line.update(zip(ids[new].tolist(), lines[new].tolist()))
-        self.dropped += int((~keep_rows).sum())
+        self.rows_read += len(frame)
         return RowsToWrite(frame[keep_rows].reset_index(drop=True), replace_ids)
 
     def _report_repeats(
