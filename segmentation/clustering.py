@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import (
@@ -29,6 +30,7 @@ from segmentation.errors import ConfigError, NoDataError
 from segmentation.features import FeatureSpec
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
+WORKING_MEMORY_MB = 128  # scikit-learn's default (1 GB) would dominate peak memory
 OUTLIER_METHODS = ("log", "iqr", "none")
 STANDARD_NAMES = {
     2: ("Low Engagement", "Highly Engaged"),
@@ -55,7 +57,7 @@ class ClusterSettings:
     names: Optional[List[str]] = None
     stability_runs: int = 3
     silhouette_exact_max: int = 50_000
-    sample_size: int = 20_000
+    sample_size: int = 10_000
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -257,7 +259,8 @@ def quality_metrics(
         metrics["silhouette_sample"] = float(settings.sample_size)
     else:
         picked = np.arange(n)
-    metrics["silhouette"] = float(silhouette_score(scaled[picked], labels[picked]))
+    with sklearn.config_context(working_memory=WORKING_MEMORY_MB):  # bounded pairwise chunks
+        metrics["silhouette"] = float(silhouette_score(scaled[picked], labels[picked]))
     metrics["davies_bouldin"] = float(davies_bouldin_score(scaled, labels))
     metrics["calinski_harabasz"] = float(calinski_harabasz_score(scaled, labels))
     subset = (
