@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -67,11 +68,13 @@ def _ingest(url: str, path: str, table: str, block_mb: Optional[float], queue) -
     ensure_schema(engine)
     options = {"block_bytes": int(block_mb * 2**20)} if block_mb else {}
     baseline = peak_rss_mb()
+    cpu = time.process_time()
     result = ingest_csv(engine, path, table, **options)
     queue.put(
         {
             "rows": result.rows,
             "seconds": result.seconds,
+            "client_cpu": time.process_time() - cpu,
             "peak_rss_mb": peak_rss_mb(),
             "baseline_rss_mb": baseline,
         }
@@ -88,6 +91,19 @@ def run_in_child(target, *args) -> Dict[str, float]:
     if process.exitcode != 0:
         raise SystemExit(f"{target.__name__} failed (exit code {process.exitcode})")
     return queue.get()
+
+
+def server_cpu_seconds() -> Optional[float]:
+    """CPU time used so far by a local mariadbd (None when there is none to see)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(mariadbd)" in text or "(mysqld)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
 
 
 def scratch_database() -> str:
@@ -120,24 +136,34 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"(peak RSS {made['peak_rss_mb']:.0f} MB) in {data_dir}"
             )
         print(f"database: {db.describe(make_url(url))}")
-        print(f"{'table':<15} {'rows':>12} {'MB':>8} {'seconds':>8} {'rows/s':>10} {'peak RSS':>9}")
+        print(
+            f"{'table':<15} {'rows':>11} {'MB':>6} {'seconds':>8} {'rows/s':>9} "
+            f"{'client CPU':>10} {'server CPU':>10} {'peak RSS':>9}"
+        )
         events = seconds = 0.0
         for table in args.tables:
             path = data_dir / f"{table}.csv"
+            server_before = server_cpu_seconds()
             got = run_in_child(_ingest, url, str(path), table, args.block_mb)
-            size_mb = path.stat().st_size / 2**20
-            rate = got["rows"] / got["seconds"]
+            server_after = server_cpu_seconds()
+            server = "n/a"
+            if server_before is not None and server_after is not None:
+                server = f"{server_after - server_before:.1f} s"
             print(
-                f"{table:<15} {got['rows']:>12,} {size_mb:>8.0f} {got['seconds']:>8.1f} "
-                f"{rate:>10,.0f} {got['peak_rss_mb']:>6.0f} MB"
+                f"{table:<15} {got['rows']:>11,} {path.stat().st_size / 2**20:>6.0f} "
+                f"{got['seconds']:>8.1f} {got['rows'] / got['seconds']:>9,.0f} "
+                f"{got['client_cpu']:>8.1f} s {server:>10} {got['peak_rss_mb']:>6.0f} MB"
             )
             if table != "users":
                 events += got["rows"]
                 seconds += got["seconds"]
         if seconds:
             print(
-                f"{'all events':<15} {events:>12,.0f} {'':>8} {seconds:>8.1f} {events / seconds:>10,.0f}"
+                f"{'all events':<15} {events:>11,.0f} {'':>6} {seconds:>8.1f} {events / seconds:>9,.0f}"
             )
+        print(
+            f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores: above 2 is contention)"
+        )
     finally:
         if not args.database_url:
             drop_database(url)

@@ -10,7 +10,7 @@ memory. The same arguments always give the same bytes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -285,9 +285,3 @@ def _article_ids() -> np.ndarray:
             [f"a{index:06d}" for index in range(N_ARTICLES)], dtype=object
         )
     return _cache["articles"]
-
-
-def describe_end(end: Optional[datetime] = None, days: int = 30) -> str:
-    """The event window, for summaries."""
-    end = end or DEFAULT_END
-    return f"{end - timedelta(days=days):%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"

@@ -104,6 +104,7 @@ def test_bad_timestamps(capsys, db_url, engine, tmp_path, value, options, messag
 def test_missing_required_value(capsys, db_url, engine, tmp_path):
     path = clicks_file(tmp_path, [GOOD, ",2026-10-01 10:00:00,/a,,Web,s9,1"])
     err = ingest_fails(capsys, db_url, engine, path)
+    assert err.startswith("error: 1 problem(s) found, nothing was loaded:\n")
     assert f"{path}:3: column 'user_id': missing value (required)" in err
 
 

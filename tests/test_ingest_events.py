@@ -226,3 +226,11 @@ def test_reloading_users_replaces_their_rows(engine, tmp_path):
         "u2": second.file_id,
         "u3": second.file_id,
     }
+
+
+def test_spaces_around_header_names_are_ignored(engine, tmp_path):
+    path = write_csv(
+        tmp_path, "q.csv", ["user_id , timestamp,  query", "u1,2026-10-01 10:00:00,a b"]
+    )
+    assert ingest_csv(engine, path, "search_queries").rows == 1
+    assert stored(engine, search_queries) == [("u1", datetime(2026, 10, 1, 10), "a b")]

@@ -114,7 +114,8 @@ class CsvBlocks:
                 raise self._error("the file is empty: expected a header line naming the columns")
             raise self._error("the header line is too long (is a quote never closed?)", line=1)
         self.header_line = int(block.lines[0])
-        self.header = parse_fields(block.record_bytes(0), self.path, self.header_line)
+        fields = parse_fields(block.record_bytes(0), self.path, self.header_line)
+        self.header = [name.strip() for name in fields]
         header_end = int(block.ends[0])
         data_start = header_end + _line_ending_length(text, header_end)
         self._data_offset = bom + data_start

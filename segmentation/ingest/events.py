@@ -9,25 +9,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Callable, Dict, List, Mapping, Optional, Union
 
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from segmentation.bulk import bulk_insert
 from segmentation.db import begin, connect, is_mysql
-from segmentation.errors import InputError
+from segmentation.errors import InputError, SegmentationError
 from segmentation.ingest.columns import ColumnPlan, loadable_table, plan_columns
 from segmentation.ingest.csv_blocks import DEFAULT_BLOCK_BYTES, CsvBlocks
 from segmentation.ingest.parse import BlockConverter
 from segmentation.ingest.problems import Problems
-from segmentation.ingest.row_rules import RowsToWrite, rules_for
+from segmentation.ingest.row_rules import RowRules, RowsToWrite, rules_for
 from segmentation.ingest.values import TimestampFormat
 from segmentation.progress import progress
 from segmentation.schema import ingested_files
 
 HASH_CHUNK_BYTES = 2**20
+MYSQL_LOCK_WAIT_TIMEOUT = 1205
 
 
 @dataclass
@@ -97,7 +98,7 @@ def ingest_csv(
             previous = _previous_load(conn, target, digest)
             if previous is not None:
                 return _skipped(previous, plan, started)
-            file_id = _record_file(conn, target, path, digest, plan)
+            file_id = _record_file(conn, target, path, digest, plan.sources)
             rules.start(conn)
             _load_rows(conn, blocks, plan, timestamps, rules, file_id)
             _check_unchanged(path, before)
@@ -154,20 +155,30 @@ def _skipped(previous, plan: ColumnPlan, started: float) -> IngestResult:
     )
 
 
-def _record_file(conn: Connection, table: Table, path: Path, digest: str, plan) -> int:
+def _record_file(
+    conn: Connection, table: Table, path: Path, digest: str, mapping: Dict[str, str]
+) -> int:
+    """Claim (table, content) for this load; a concurrent load of the same content waits here."""
     name = str(path.resolve())
     if len(name) > ingested_files.c.file_name.type.length:
         name = path.name
-    result = conn.execute(
-        ingested_files.insert().values(
-            table_name=table.name,
-            file_name=name,
-            sha256=digest,
-            rows=0,
-            mapping=plan.sources,
-            loaded_at=datetime.utcnow().replace(microsecond=0),
-        )
+    statement = ingested_files.insert().values(
+        table_name=table.name,
+        file_name=name,
+        sha256=digest,
+        rows=0,
+        mapping=mapping,
+        loaded_at=datetime.utcnow().replace(microsecond=0),
     )
+    try:
+        result = conn.execute(statement)
+    except OperationalError as exc:
+        if getattr(exc.orig, "args", (None,))[0] != MYSQL_LOCK_WAIT_TIMEOUT:
+            raise
+        raise SegmentationError(
+            f"{path}: the same content is being loaded into {table.name} by another process; "
+            "try again when it has finished"
+        ) from None
     return int(result.inserted_primary_key[0])
 
 
@@ -179,7 +190,14 @@ def _check_unchanged(path: Path, before: os.stat_result) -> None:
         )
 
 
-def _load_rows(conn, blocks: CsvBlocks, plan, timestamps, rules, file_id: int) -> None:
+def _load_rows(
+    conn: Connection,
+    blocks: CsvBlocks,
+    plan: ColumnPlan,
+    timestamps: TimestampFormat,
+    rules: RowRules,
+    file_id: int,
+) -> None:
     """Parse, check and insert block by block; raise every problem found (nothing is kept)."""
     converter = BlockConverter(plan, blocks.header, timestamps, blocks.path)
     problems = Problems(blocks.path)
@@ -213,7 +231,12 @@ class BlockWriter:
     """Inserts blocks one at a time; on MariaDB in a worker thread, overlapping the parse of the
     next block with the load of this one (same connection, same transaction)."""
 
-    def __init__(self, conn: Connection, table: Table, before_write) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        table: Table,
+        before_write: Callable[[Connection, RowsToWrite], None],
+    ) -> None:
         self.conn = conn
         self.table = table
         self.before_write = before_write

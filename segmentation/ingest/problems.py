@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import List, Optional
 
 from segmentation.errors import InputError, InputErrors
 
@@ -37,13 +37,6 @@ class Problems:
         if not self.full:
             self.errors.append(error)
 
-    def add_rows(self, message: str, lines: Iterable[int], column: Optional[str] = None) -> None:
-        """The same problem on several lines."""
-        for line in lines:
-            if self.full:
-                return
-            self.add(message, line=int(line), column=column)
-
     def raise_if_any(self) -> None:
         """Raise InputErrors listing every problem, in line order, if there is any."""
         if not self.errors:
@@ -52,6 +45,4 @@ class Problems:
         if self.full:
             note = f"stopped after the first {self.limit:,} problems; there may be more"
             ordered.insert(0, InputError(note, path=self.path))
-        if len(ordered) == 1:
-            raise ordered[0]
         raise InputErrors(ordered, path=self.path)

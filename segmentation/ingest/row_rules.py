@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,9 @@ class EventRules:
         """Name the lines of repeated rows (a second, slow pass runs only if hashes repeat)."""
         if not self._hashes:
             return
-        hashes = np.sort(np.concatenate(self._hashes))
+        hashes = np.concatenate(self._hashes)  # 8 bytes a row: 240 MB for 30 million rows
         self._hashes = []
+        hashes.sort()
         repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
         del hashes
         if not repeated.size:
@@ -145,7 +146,10 @@ class UserRules:
         """Repeated ids were handled block by block."""
 
 
-def rules_for(table_name: str, keep: Optional[str]):
+RowRules = Union[EventRules, UserRules]
+
+
+def rules_for(table_name: str, keep: Optional[str]) -> RowRules:
     """The cross-row rules of `table_name`."""
     if table_name == users.name:
         return UserRules(keep)
