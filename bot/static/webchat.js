@@ -1,0 +1,256 @@
+// Segment Insights web chat. Talks to the Rasa server that serves this page:
+// POST webhook {sender, message} -> [{text, buttons, image}], GET summary -> current run.
+"use strict";
+
+(function () {
+  const log = document.getElementById("log");
+  const chat = log.parentElement;
+  const form = document.getElementById("composer");
+  const input = document.getElementById("message");
+  const sendButton = document.getElementById("send");
+  const runLine = document.getElementById("run");
+  const sizes = document.getElementById("sizes");
+  const SUMMARY_REFRESH_MS = 120000;
+  let queue = Promise.resolve();
+  let pending = 0;
+
+  // One conversation per browser tab.
+  function senderId() {
+    const key = "segment-insights-sender";
+    let id = null;
+    try { id = sessionStorage.getItem(key); } catch (e) { /* storage disabled */ }
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      const bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      id = "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      try { sessionStorage.setItem(key, id); } catch (e) { /* storage disabled */ }
+    }
+    return id;
+  }
+  const sender = senderId();
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function scrollDown() {
+    chat.scrollTop = chat.scrollHeight;
+  }
+
+  // --- Slack-style mrkdwn: *bold*, _italic_, `code`, ``` blocks, line breaks ---------------
+  const EDGE = "[\\s()\\[\\]{}\"'.,;:!?\\-\\u2013\\u2014\\u2022]";
+  const INLINE = new RegExp(
+    "(^|" + EDGE + ")(\\*(?=\\S)([^*\\n]*?\\S)\\*|_(?=\\S)([^_\\n]*?\\S)_|`([^`\\n]+)`)(?=$|" +
+      EDGE + ")",
+    "g"
+  );
+
+  function appendInline(parent, text) {
+    let last = 0;
+    INLINE.lastIndex = 0;
+    let match;
+    while ((match = INLINE.exec(text)) !== null) {
+      const start = match.index + match[1].length;
+      if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
+      let node;
+      if (match[3] !== undefined) {
+        node = el("strong");
+        appendInline(node, match[3]);
+      } else if (match[4] !== undefined) {
+        node = el("em");
+        appendInline(node, match[4]);
+      } else {
+        node = el("code", null, match[5]);
+      }
+      parent.appendChild(node);
+      last = start + match[2].length;
+      INLINE.lastIndex = last;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function appendProse(parent, text) {
+    const lines = text.replace(/^\n+|\n+$/g, "").split("\n");
+    if (lines.length === 1 && lines[0] === "") return;
+    const p = el("p");
+    lines.forEach((line, index) => {
+      if (index) p.appendChild(el("br"));
+      appendInline(p, line);
+    });
+    parent.appendChild(p);
+  }
+
+  function renderText(parent, text) {
+    const parts = text.split("```");
+    parts.forEach((part, index) => {
+      const isCode = index % 2 === 1 && index < parts.length - 1;
+      if (isCode) {
+        const pre = el("pre");
+        pre.tabIndex = 0; // wide tables scroll with the keyboard too
+        pre.appendChild(el("code", null, part.replace(/^\n/, "").replace(/\n$/, "")));
+        parent.appendChild(pre);
+      } else {
+        appendProse(parent, index % 2 === 1 ? "```" + part : part);
+      }
+    });
+  }
+
+  // --- messages -------------------------------------------------------------------------
+  function addMessage(who, extraClass) {
+    const node = el("div", "msg " + who + (extraClass ? " " + extraClass : ""));
+    log.appendChild(node);
+    scrollDown();
+    return node;
+  }
+
+  function chartSource(url) {
+    const path = String(url).split(/[?#]/)[0];
+    const match = /(?:^|\/)([A-Za-z0-9][A-Za-z0-9._-]*\.png)$/.exec(path);
+    const ours = path.indexOf("/webhooks/webchat/charts/") !== -1 || !/^[a-z]+:/i.test(path);
+    return match && ours ? "charts/" + match[1] : null;
+  }
+
+  function chartAlt(name) {
+    const words = name.replace(/\.png$/, "").replace(/^run\d+-/, "").replace(/-/g, " ");
+    return "Chart: " + words;
+  }
+
+  function addButtons(parent, buttons) {
+    const group = el("div", "choices");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Choices");
+    buttons.forEach((button) => {
+      const b = el("button", null, button.title);
+      b.type = "button";
+      b.dataset.payload = button.payload;
+      b.addEventListener("click", () => {
+        group.querySelectorAll("button").forEach((other) => { other.disabled = true; });
+        b.setAttribute("aria-pressed", "true");
+        send(button.payload, button.title);
+      });
+      group.appendChild(b);
+    });
+    parent.appendChild(group);
+  }
+
+  function renderReply(message) {
+    if (!message.text && !message.image && !(message.buttons && message.buttons.length)) return;
+    const node = addMessage("bot");
+    if (message.text) renderText(node, message.text);
+    if (message.image) {
+      const src = chartSource(message.image);
+      if (src) {
+        const figure = el("figure");
+        const img = el("img");
+        img.src = src;
+        img.alt = chartAlt(src.slice("charts/".length));
+        img.addEventListener("load", scrollDown);
+        figure.appendChild(img);
+        node.appendChild(figure);
+      } else {
+        const link = el("a", null, "Open the image");
+        link.href = message.image;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        node.appendChild(link);
+      }
+    }
+    if (message.buttons && message.buttons.length) addButtons(node, message.buttons);
+  }
+
+  function setBusy(delta) {
+    pending += delta;
+    // The button stays enabled (Enter must keep working); questions queue up in order.
+    sendButton.classList.toggle("busy", pending > 0);
+    log.setAttribute("aria-busy", pending > 0 ? "true" : "false");
+  }
+
+  async function deliver(payload) {
+    const typing = addMessage("bot", "typing");
+    typing.textContent = "Thinking…";
+    try {
+      const response = await fetch("webhook", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sender: sender, message: payload }),
+      });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const replies = await response.json();
+      typing.remove();
+      if (!Array.isArray(replies) || replies.length === 0) {
+        addMessage("bot", "problem").textContent =
+          "I didn't get an answer from the assistant. Please try again.";
+      } else {
+        replies.forEach(renderReply);
+      }
+    } catch (error) {
+      typing.remove();
+      addMessage("bot", "problem").textContent =
+        "Sorry, I couldn't reach the assistant (" + error.message + "). Please try again.";
+    }
+    scrollDown();
+  }
+
+  function send(payload, shown) {
+    addMessage("user").textContent = shown;
+    setBusy(1);
+    queue = queue.then(() => deliver(payload)).finally(() => setBusy(-1));
+    return queue;
+  }
+
+  // --- summary bar ----------------------------------------------------------------------
+  function renderSummary(data) {
+    sizes.textContent = "";
+    if (!data || !data.ok) {
+      runLine.className = "run problem";
+      runLine.textContent = (data && data.message) || "The segments could not be loaded.";
+      return;
+    }
+    runLine.className = "run";
+    runLine.textContent =
+      "Run #" + data.run.id + " · " + data.run.date + " " + data.run.time + " · " +
+      data.total_users.toLocaleString("en-US") + " users";
+    runLine.dataset.runId = data.run.id;
+    runLine.dataset.date = data.run.date;
+    data.segments.forEach((segment, index) => {
+      const item = el("li", "tier-" + Math.min(index, 2));
+      item.dataset.segment = segment.name;
+      item.appendChild(el("span", "name", segment.name));
+      const size = el("strong", "size", segment.size.toLocaleString("en-US"));
+      item.appendChild(size);
+      item.appendChild(el("span", "share", (segment.share * 100).toFixed(1) + "%"));
+      item.title = segment.name + ": " + size.textContent + " users";
+      sizes.appendChild(item);
+    });
+  }
+
+  async function loadSummary() {
+    try {
+      const response = await fetch("summary", { cache: "no-store" });
+      renderSummary(await response.json());
+    } catch (error) {
+      renderSummary({ ok: false, message: "The segments could not be loaded (" + error.message + ")." });
+    }
+  }
+
+  // --- wiring ---------------------------------------------------------------------------
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text, text);
+    input.focus();
+  });
+
+  document.querySelectorAll(".suggestion").forEach((button) => {
+    button.addEventListener("click", () => send(button.textContent, button.textContent));
+  });
+
+  loadSummary();
+  setInterval(() => { if (!document.hidden) loadSummary(); }, SUMMARY_REFRESH_MS);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) loadSummary(); });
+})();
