@@ -1,0 +1,278 @@
+"""Chat latency over the REST webhook, training time and server start-up. Prints figures only.
+
+Measured in one run, on loopback:
+- p50/p95 round trip and messages/s for 1 and 8 concurrent conversations, at 1,000 and at
+  1,000,000 users (our assistant: Rasa server + action server + MariaDB);
+- the same single-stream figures for a stock `rasa init` assistant (no custom actions);
+- user lookups at 1M against 1k; `rasa train` time; seconds until each server is ready.
+
+    .venv/bin/python bench/bench_chat.py                    # 1k and 1M users
+    .venv/bin/python bench/bench_chat.py --sizes 1000       # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+import requests  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from bench.common import SERVER_URL, cache_dir, print_table  # noqa: E402
+from bot.environment import rasa_command, rasa_env  # noqa: E402
+from bot.model import ensure_model  # noqa: E402
+from bot.processes import ManagedProcess, Servers, free_port, wait_until_ready  # noqa: E402
+from segmentation import db  # noqa: E402
+from segmentation.build import build_segments  # noqa: E402
+from segmentation.demo_data import generate_demo_data  # noqa: E402
+from segmentation.errors import NoDataError  # noqa: E402
+from segmentation.ingest import ingest_csv  # noqa: E402
+from segmentation.queries import SegmentQueries  # noqa: E402
+from segmentation.schema import ensure_schema  # noqa: E402
+
+QUESTIONS = (
+    "how many users are highly engaged?",
+    "tell me about the segments",
+    "what do moderately engaged users look like?",
+    "compare low and highly engaged users",
+    "which segment searches the most?",
+    "top 10 highly engaged users",
+    "when were the segments last updated?",
+)
+STOCK_QUESTIONS = ("hello", "I am sad", "yes", "are you a bot?", "goodbye", "great", "no")
+
+
+def prepared_database(users: int) -> str:
+    """A MariaDB database with a complete run over `users` demo users (kept between runs)."""
+    url = f"{SERVER_URL}/si_bench_chat_{users}"
+    db.create_database_if_missing(url)
+    engine = db.get_engine(url)
+    ensure_schema(engine)
+    try:
+        run = SegmentQueries(engine=engine).current_run()
+        if run.n_users == users:
+            return url
+    except NoDataError:
+        pass
+    print(f"... preparing {users:,} users (kept for the next run)", file=sys.stderr, flush=True)
+    files = generate_demo_data(cache_dir() / f"demo-{users}-seed42", users)
+    for table, path in files.items():
+        ingest_csv(engine, path, table)
+    build_segments(engine)
+    return url
+
+
+def round_trip(base: str, sender: str, message: str) -> float:
+    started = time.perf_counter()
+    response = requests.post(
+        f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=60
+    )
+    response.raise_for_status()
+    assert response.json(), f"no answer to {message!r}"
+    return time.perf_counter() - started
+
+
+def stream(base: str, messages: Sequence[str]) -> List[float]:
+    sender = uuid.uuid4().hex
+    return [round_trip(base, sender, message) for message in messages]
+
+
+def load_figures(base: str, messages: Sequence[str], streams: int) -> Dict[str, float]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        latencies = [
+            t for part in pool.map(lambda _: stream(base, messages), range(streams)) for t in part
+        ]
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": 1000 * ordered[int(0.95 * (len(ordered) - 1))],
+        "per_s": len(latencies) / elapsed,
+        "n": len(latencies),
+    }
+
+
+def user_ids(url: str, count: int, seed: int = 1) -> List[str]:
+    """`count` random user ids of the current run."""
+    engine = create_engine(url, future=True)
+    with engine.connect() as conn:
+        run_id = conn.execute(
+            text("SELECT MAX(id) FROM segmentation_runs WHERE status = 'complete'")
+        ).scalar()
+        ids = (
+            conn.execute(text("SELECT user_id FROM user_segments WHERE run_id = :r"), {"r": run_id})
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    return random.Random(seed).sample(list(ids), count)
+
+
+def measure_ours(users: int, model: Path, repeats: int) -> Dict[str, object]:
+    url = prepared_database(users)
+    messages = list(QUESTIONS) * repeats
+    lookups = [f"which segment is user {uid} in?" for uid in user_ids(url, 10 * repeats)]
+    with Servers(model, free_port(), free_port(), extra_env={"DATABASE_URL": url}) as servers:
+        base = servers.rasa_url
+        stream(base, QUESTIONS)  # warm-up: first answers load the model graph and the pool
+        return {
+            "users": users,
+            "ready_s": servers.ready_seconds,
+            "single": load_figures(base, messages, 1),
+            "eight": load_figures(base, messages, 8),
+            "lookup": load_figures(base, lookups, 1),
+        }
+
+
+def measure_stock(repeats: int) -> Dict[str, object]:
+    """A stock `rasa init` assistant, trained and served the same way."""
+    folder = Path(tempfile.mkdtemp(prefix="rasa-init-"))
+    try:
+        subprocess.run(
+            [*rasa_command(), "init", "--no-prompt", "--init-dir", str(folder)],
+            cwd=folder,
+            env=rasa_env(),
+            check=True,
+            capture_output=True,
+        )
+        model = next((folder / "models").glob("*.tar.gz"))
+        port = free_port()
+        server = ManagedProcess(
+            "stock-rasa",
+            [
+                *rasa_command(),
+                "run",
+                "--enable-api",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--model",
+                str(model),
+            ],
+            rasa_env(),
+            folder / "logs",
+        )
+        try:
+            ready = wait_until_ready(f"http://127.0.0.1:{port}/status", server, 300)
+            base = f"http://127.0.0.1:{port}"
+            stream(base, STOCK_QUESTIONS)
+            return {
+                "ready_s": ready,
+                "single": load_figures(base, list(STOCK_QUESTIONS) * repeats, 1),
+            }
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def train_seconds() -> float:
+    """`rasa train` of our assistant from scratch, into a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="train-"))
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            *rasa_command(),
+            "train",
+            "--domain",
+            "domain.yml",
+            "--config",
+            "config.yml",
+            "--data",
+            "data",
+            "--out",
+            str(out),
+            "--force",
+        ],
+        cwd=PROJECT,
+        env=rasa_env(),
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - started
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,1000000")
+    parser.add_argument("--repeats", type=int, default=20, help="passes over the question list")
+    parser.add_argument("--skip-train", action="store_true")
+    args = parser.parse_args(argv)
+
+    model = ensure_model(quiet=True)
+    ours = [measure_ours(int(n), model, args.repeats) for n in args.sizes.split(",")]
+    stock = measure_stock(args.repeats)
+    rows = []
+    for result in ours:
+        for label, key in (
+            ("1 stream", "single"),
+            ("8 streams", "eight"),
+            ("user lookup", "lookup"),
+        ):
+            f = result[key]
+            rows.append(
+                [
+                    f"{result['users']:,}",
+                    label,
+                    f"{f['p50_ms']:.0f}",
+                    f"{f['p95_ms']:.0f}",
+                    f"{f['per_s']:.1f}",
+                    str(f["n"]),
+                ]
+            )
+    s = stock["single"]
+    rows.append(
+        [
+            "stock rasa init",
+            "1 stream",
+            f"{s['p50_ms']:.0f}",
+            f"{s['p95_ms']:.0f}",
+            f"{s['per_s']:.1f}",
+            str(s["n"]),
+        ]
+    )
+    print("\nREST round trip (loopback):")
+    print_table(["users", "load", "p50 ms", "p95 ms", "msgs/s", "messages"], rows)
+    print("\nRatios:")
+    for result in ours:
+        print(
+            f"  p50 single stream at {result['users']:,} users / stock rasa init p50: "
+            f"{result['single']['p50_ms'] / s['p50_ms']:.2f}x"
+        )
+    if len(ours) > 1:
+        print(
+            f"  user lookup p50 at {ours[-1]['users']:,} / at {ours[0]['users']:,}: "
+            f"{ours[-1]['lookup']['p50_ms'] / ours[0]['lookup']['p50_ms']:.2f}x"
+        )
+    print(
+        "\nServer ready (s): "
+        + "; ".join(
+            f"{r['users']:,} users: rasa {r['ready_s']['rasa']:.1f}, actions {r['ready_s']['actions']:.1f}"
+            for r in ours
+        )
+        + f"; stock rasa {stock['ready_s']:.1f}"
+    )
+    if not args.skip_train:
+        print(f"rasa train (from scratch): {train_seconds():.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
