@@ -1,0 +1,246 @@
+"""Web chat end to end: headless Chromium (Debian's /usr/bin/chromium via playwright) on the page
+served by the real Rasa server, answering from MariaDB through the real action server.
+
+Screenshots go to test-artifacts/webchat/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import pytest
+import requests
+
+from tests.servers import ARTIFACTS, assistant, current_sizes  # noqa: F401
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SHOTS = ARTIFACTS / "webchat"
+DESKTOP = {"width": 1100, "height": 800}
+PHONE = {"width": 390, "height": 844}
+ANSWER_TIMEOUT_MS = 90_000
+SEGMENTS = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
+
+
+def size_answer(db: Dict, segment: str) -> str:
+    """The size answer as the page shows it (mrkdwn rendered), from the tables."""
+    size, share = db["segments"][segment]
+    return (
+        f"{segment} has {size:,} users, {share * 100:.1f}% of all {db['total']:,} users.\n"
+        f"From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC."
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def open_page(browser, assistant, viewport=DESKTOP, **options):  # noqa: F811
+    """A fresh browser context (a new conversation) on the web chat page."""
+    context = browser.new_context(viewport=viewport, **options)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and page.problems.append(message.text),
+    )
+    page.goto(assistant.webchat_url)
+    page.wait_for_selector("#sizes li")
+    return page
+
+
+@pytest.fixture
+def page(browser, assistant):  # noqa: F811
+    page = open_page(browser, assistant)
+    yield page
+    problems = list(page.problems)
+    page.context.close()
+    assert problems == [], "errors in the browser console"
+
+
+def answers(page):
+    return page.locator(".msg.bot:not(.intro):not(.typing)")
+
+
+def ask(page, text: str) -> List:
+    """Type `text`, press Enter, and return the new bot messages once they are all in."""
+    before = answers(page).count()
+    page.fill("#message", text)
+    page.press("#message", "Enter")
+    page.wait_for_function(
+        "n => !document.querySelector('.msg.typing') && "
+        "document.querySelectorAll('.msg.bot:not(.intro):not(.typing)').length > n",
+        arg=before,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    return [answers(page).nth(i) for i in range(before, answers(page).count())]
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_header_shows_the_current_run_and_segment_sizes(page, assistant):  # noqa: F811
+    db = current_sizes(assistant)
+    created = db["created_at"]
+    run_line = page.inner_text("#run")
+    assert run_line == (
+        f"Run #{db['run_id']} · {created:%d %b %Y} {created:%H:%M} UTC · {db['total']:,} users"
+    )
+    items = page.locator("#sizes li")
+    assert [items.nth(i).get_attribute("data-segment") for i in range(3)] == list(SEGMENTS)
+    for segment in SEGMENTS:
+        size, share = db["segments"][segment]
+        item = page.locator(f'#sizes li[data-segment="{segment}"]')
+        assert item.locator(".name").inner_text() == segment
+        assert item.locator(".size").inner_text() == f"{size:,}"
+        assert item.locator(".share").inner_text() == f"{share * 100:.1f}%"
+    shot(page, "desktop-start")
+
+
+def test_answer_matches_the_database(page, assistant):  # noqa: F811
+    db = current_sizes(assistant)
+    (reply,) = ask(page, "how many users are highly engaged?")
+    assert reply.inner_text() == size_answer(db, "Highly Engaged")
+    size = db["segments"]["Highly Engaged"][0]
+    assert reply.locator("strong").all_inner_texts() == ["Highly Engaged", f"{size:,} users"]
+    assert reply.locator("em").count() == 1
+    user_messages = page.locator(".msg.user").all_inner_texts()
+    assert user_messages == ["how many users are highly engaged?"]
+
+
+def test_buttons_send_their_payload_and_show_their_title(page, assistant):  # noqa: F811
+    db = current_sizes(assistant)
+    (question,) = ask(page, "what's the size of the segment")
+    buttons = question.locator(".choices button")
+    assert buttons.all_inner_texts() == list(SEGMENTS)
+
+    before = answers(page).count()
+    buttons.filter(has_text="Moderate Engagement").click()
+    page.wait_for_function(
+        "n => !document.querySelector('.msg.typing') && "
+        "document.querySelectorAll('.msg.bot:not(.intro):not(.typing)').length > n",
+        arg=before,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    assert page.locator(".msg.user").last.inner_text() == "Moderate Engagement"
+    assert answers(page).last.inner_text() == size_answer(db, "Moderate Engagement")
+    assert all(buttons.nth(i).is_disabled() for i in range(3))
+    assert buttons.filter(has_text="Moderate Engagement").get_attribute("aria-pressed") == "true"
+    shot(page, "desktop-buttons")
+
+
+def test_tables_and_charts_render(page, assistant):  # noqa: F811
+    replies = ask(page, "compare low engagement with highly engaged")
+    table = replies[0].locator("pre code")
+    assert table.count() == 1
+    lines = table.inner_text().splitlines()
+    assert lines[0].split()[0] == "feature" and set(lines[1]) <= {"-", " "}
+    assert "```" not in replies[0].inner_text()
+
+    image = page.locator(".msg.bot img").last
+    image.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
+    source = image.get_attribute("src")
+    assert source.startswith("charts/run") and source.endswith(".png")
+    chart = requests.get(assistant.webchat_url + source, timeout=30)
+    assert chart.headers["Content-Type"] == "image/png"
+    assert chart.content == (assistant.charts_dir / source.split("/")[-1]).read_bytes()
+    shot(page, "desktop-chart")
+
+
+def test_phone_sized_window(browser, assistant):  # noqa: F811
+    db = current_sizes(assistant)
+    page = open_page(browser, assistant, PHONE, is_mobile=True, has_touch=True)
+    try:
+        width = PHONE["width"]
+        for segment in SEGMENTS:
+            box = page.locator(f'#sizes li[data-segment="{segment}"]').bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert box["y"] + box["height"] <= PHONE["height"] / 3  # a compact header
+        shot(page, "phone-start")
+
+        replies = ask(page, "describe the highly engaged segment")
+        size = db["segments"]["Highly Engaged"][0]
+        assert replies[0].inner_text().startswith(f"Highly Engaged: {size:,} users")
+        page.wait_for_function("() => [...document.images].every(i => i.complete)")
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= width, "the page scrolls sideways"
+        composer = page.locator("#composer").bounding_box()
+        assert composer["y"] + composer["height"] <= PHONE["height"]
+        for selector in (".msg.bot pre", ".msg.bot img"):
+            box = page.locator(selector).last.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, selector
+        page.locator(".msg.bot pre").last.scroll_into_view_if_needed()
+        shot(page, "phone-answer")
+        assert page.problems == []
+    finally:
+        page.context.close()
+
+
+def test_routes_summary_charts_and_webhook(assistant):  # noqa: F811
+    base = assistant.webchat_url
+    db = current_sizes(assistant)
+
+    summary = requests.get(base + "summary", timeout=30).json()
+    assert summary["ok"] is True
+    assert summary["run"]["id"] == db["run_id"]
+    assert summary["total_users"] == db["total"]
+    assert {s["name"]: s["size"] for s in summary["segments"]} == {
+        name: size for name, (size, _) in db["segments"].items()
+    }
+
+    page = requests.get(base, timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    moved = requests.get(base.rstrip("/"), allow_redirects=False, timeout=30)
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/webhooks/webchat/")
+    assert requests.get(base + "static/webchat.js", timeout=30).status_code == 200
+    assert requests.get(base + "static/..%2Fwebchat.py", timeout=30).status_code == 404
+
+    for name in ("..%2F..%2Fetc%2Fpasswd", "..%2Fcredentials.yml", "nope.png", ".hidden.png"):
+        assert requests.get(base + "charts/" + name, timeout=30).status_code == 404, name
+    outside = assistant.charts_dir.parent / "secret.png"
+    outside.write_bytes(b"\x89PNG not for you")
+    assert requests.get(base + "charts/..%2Fsecret.png", timeout=30).status_code == 404
+
+    webhook = base + "webhook"
+    for bad in ({"message": "hi"}, {"sender": "x", "message": "hi"}, {"sender": "abcdefgh12"}):
+        assert requests.post(webhook, json=bad, timeout=30).status_code == 400, bad
+    assert requests.post(webhook, data="not json", timeout=30).status_code == 400
+    # The channel name is always "webchat", whatever the client claims: charts come along.
+    replies = requests.post(
+        webhook,
+        json={"sender": "routes-test-1", "message": "show me a chart of the segment sizes"},
+        timeout=120,
+    ).json()
+    assert any(r.get("image", "").endswith("-sizes.png") for r in replies)
+    replies = requests.post(
+        webhook,
+        json={
+            "sender": "routes-test-2",
+            "message": "give me an overview of the segments",
+            "input_channel": "cmdline",
+        },
+        timeout=120,
+    ).json()
+    assert any("image" in r for r in replies)
