@@ -125,29 +125,31 @@ def profile_rows(run_id: int, features: FeatureFrame, clustering: Clustering) ->
     return rows
 
 
-def _user_rows(run_id: int, features: FeatureFrame, clustering: Clustering) -> pd.DataFrame:
-    frame = features.frame
-    records = frame.to_dict(orient="records")
+def _user_rows(
+    run_id: int, features: FeatureFrame, clustering: Clustering, start: int, stop: int
+) -> pd.DataFrame:
+    """user_segments rows for users [start, stop): built per chunk to bound memory."""
+    frame = features.frame.iloc[start:stop]
     return pd.DataFrame(
         {
             "run_id": run_id,
             "user_id": frame.index.astype(str),
-            "cluster": clustering.ranks.astype(int),
-            "segment": clustering.segments,
-            "score": clustering.scores.astype(float),
-            "distance": clustering.distances.astype(float),
-            "features": records,
+            "cluster": clustering.ranks[start:stop].astype(int),
+            "segment": clustering.segments[start:stop],
+            "score": clustering.scores[start:stop].astype(float),
+            "distance": clustering.distances[start:stop].astype(float),
+            "features": frame.to_dict(orient="records"),
         }
     )
 
 
 def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: Clustering) -> None:
-    rows = _user_rows(run_id, features, clustering)
-    print(f"Writing run #{run_id}: {len(rows):,} users", file=sys.stderr, flush=True)
+    total = len(features.frame)
+    print(f"Writing run #{run_id}: {total:,} users", file=sys.stderr, flush=True)
     with begin(engine) as conn:
-        with progress(total=len(rows), desc="write user_segments", unit="users") as bar:
-            for start in range(0, len(rows), WRITE_CHUNK_ROWS):
-                chunk = rows.iloc[start : start + WRITE_CHUNK_ROWS]
+        with progress(total=total, desc="write user_segments", unit="users") as bar:
+            for start in range(0, total, WRITE_CHUNK_ROWS):
+                chunk = _user_rows(run_id, features, clustering, start, start + WRITE_CHUNK_ROWS)
                 bulk_insert(conn, user_segments, chunk)
                 bar.update(len(chunk))
         conn.execute(segment_profiles.insert(), profile_rows(run_id, features, clustering))
@@ -157,7 +159,7 @@ def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: 
             .values(
                 status="complete",
                 finished_at=utcnow(),
-                n_users=len(rows),
+                n_users=total,
                 model=clustering.model.to_json(),
                 metrics=clustering.metrics,
                 overall=_stats(features.frame),
