@@ -1,0 +1,175 @@
+"""Unit tests for the channel configuration and the helpers of the Slack and web chat channels
+(the end-to-end behaviour is in test_slack.py and test_webchat.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
+from bot.slack import (
+    SeenCache,
+    SegmentSlackInput,
+    chart_file,
+    chart_title,
+    slack_escape,
+    split_message,
+)
+from bot.webchat import chart_path, run_summary
+from segmentation.errors import DatabaseUnavailable, NoDataError
+
+SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_SIGNING_SECRET": "unit-test-secret"}
+
+
+def test_rest_and_webchat_always_slack_only_with_token_and_secret():
+    assert channel_settings({}) == {"rest": None, WEBCHAT_CHANNEL: None}
+    assert SLACK_CHANNEL not in channel_settings({"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert SLACK_CHANNEL not in channel_settings({"SLACK_SIGNING_SECRET": "s"})
+    assert SLACK_CHANNEL not in channel_settings({**SLACK_ENV, "SLACK_BOT_TOKEN": " "})
+    slack = channel_settings(
+        {
+            **SLACK_ENV,
+            "SLACK_API_URL": "http://127.0.0.1:9/api",
+            "SLACK_ALLOWED_CHANNELS": "C1, C2,,",
+            "SLACK_ALLOWED_TEAMS": "T1",
+        }
+    )[SLACK_CHANNEL]
+    assert slack == {
+        "use_threads": True,
+        "conversation_granularity": "thread",
+        "api_url": "http://127.0.0.1:9/api/",
+        "allowed_channels": ["C1", "C2"],
+        "allowed_teams": ["T1"],
+    }
+    assert channel_settings(SLACK_ENV)[SLACK_CHANNEL]["api_url"] == "https://slack.com/api/"
+
+
+def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, monkeypatch):
+    from rasa.core.run import create_http_input_channels
+
+    from bot.webchat import WebChatInput
+
+    env = {**SLACK_ENV, "SLACK_ALLOWED_CHANNELS": "C9"}
+    path = write_credentials(tmp_path, env=env)
+    text = path.read_text()
+    assert "xoxb" not in text and "unit-test-secret" not in text
+    assert list(yaml.safe_load(text)) == ["rest", WEBCHAT_CHANNEL, SLACK_CHANNEL]
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    channels = {type(c).__name__: c for c in create_http_input_channels(None, str(path))}
+    assert set(channels) == {"RestInput", "WebChatInput", "SegmentSlackInput"}
+    slack = channels["SegmentSlackInput"]
+    assert slack.slack_token == "xoxb-unit-test"
+    assert slack.slack_signing_secret == "unit-test-secret"
+    assert slack.use_threads is True and slack.conversation_granularity == "thread"
+    assert slack.allowed_channels == {"C9"} and slack.allowed_teams == set()
+    assert isinstance(channels["WebChatInput"], WebChatInput)
+    assert channels["WebChatInput"].name() == "webchat" and slack.name() == "slack"
+
+
+def test_slack_channel_refuses_to_start_without_its_secrets(monkeypatch):
+    from rasa.shared.exceptions import InvalidConfigException
+
+    for name in SLACK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(InvalidConfigException, match="SLACK_SIGNING_SECRET"):
+        SegmentSlackInput.from_credentials({"use_threads": True})
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    with pytest.raises(InvalidConfigException, match="conversation_granularity"):
+        SegmentSlackInput.from_credentials({"conversation_granularity": "galaxy"})
+
+
+def test_split_message_keeps_code_blocks_balanced():
+    rows = "\n".join(f"row {i:03d} {'.' * 40}" for i in range(200))
+    text = f"*Intro*\n```\n{rows}\n```\n_From run #1._"
+    parts = split_message(text, limit=1000)
+    assert len(parts) > 5
+    assert all(len(part) <= 1000 for part in parts)
+    assert all(part.count("```") % 2 == 0 for part in parts)
+    joined = "\n".join(parts).replace("```\n```\n", "")
+    assert [line for line in joined.splitlines() if line != "```"] == [
+        line for line in text.splitlines() if line != "```"
+    ]
+    assert split_message("short") == ["short"]
+
+
+def test_slack_escape_and_chart_titles():
+    assert slack_escape("a < b & c > d") == "a &lt; b &amp; c &gt; d"
+    assert chart_title(Path("run4-sizes.png")) == "Segment sizes"
+    assert chart_title(Path("run4-profile-low-engagement.png")) == (
+        "Low Engagement against the average user"
+    )
+    assert chart_title(Path("run4-compare-moderate-engagement-highly-engaged.png")) == (
+        "Moderate Engagement vs Highly Engaged"
+    )
+
+
+def test_seen_cache_detects_replays_and_forgets_old_keys():
+    cache = SeenCache(ttl=300, max_items=3)
+    assert cache.seen_before("a", now=0) is False
+    assert cache.seen_before("a", now=10) is True
+    assert cache.seen_before("a", now=400) is False  # expired, seen afresh
+    for key in "bcd":
+        cache.seen_before(key, now=401)
+    assert len(cache._items) <= 3
+
+
+@pytest.mark.parametrize("lookup", [chart_path, chart_file])
+def test_chart_files_never_come_from_outside_the_charts_folder(tmp_path, lookup):
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    (charts / "run1-sizes.png").write_bytes(b"\x89PNG")
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG")
+    os.symlink(tmp_path / "secret.png", charts / "link.png")
+    (charts / "notes.txt").write_text("x")
+
+    assert lookup("run1-sizes.png", charts) == (charts / "run1-sizes.png").resolve()
+    for name in ("../secret.png", "link.png", "notes.txt", ".hidden.png", "missing.png", ""):
+        assert lookup(name, charts) is None, name
+    if lookup is chart_file:  # image URLs and paths from the actions
+        url = "http://127.0.0.1:5005/webhooks/webchat/charts/run1-sizes.png"
+        assert lookup(url, charts) == (charts / "run1-sizes.png").resolve()
+        assert lookup(str(charts / "run1-sizes.png"), charts) is not None
+        assert lookup("https://example.com/../../secret.png", charts) is None
+
+
+class _Failing:
+    def __init__(self, error):
+        self.error = error
+
+    def overview(self):
+        raise self.error
+
+
+def test_summary_explains_missing_runs_and_database_outages():
+    status, body = run_summary(_Failing(NoDataError("There is no segmentation run yet.")))
+    assert status == 200
+    assert body == {
+        "ok": False,
+        "error": "no_run",
+        "message": "There is no segmentation run yet.",
+    }
+    status, body = run_summary(_Failing(DatabaseUnavailable("db down")))
+    assert status == 503 and body["ok"] is False and body["error"] == "database_unavailable"
+    assert "can't be reached" in body["message"]
+
+
+def test_summary_reports_the_current_run(seeded, db_url):
+    from segmentation.queries import SegmentQueries
+
+    status, body = run_summary(SegmentQueries(db_url))
+    assert status == 200 and body["ok"] is True
+    assert body["run"]["id"] == seeded.run_id
+    assert {s["name"]: s["size"] for s in body["segments"]} == seeded.sizes
+    assert [s["name"] for s in body["segments"]] == [
+        "Low Engagement",
+        "Moderate Engagement",
+        "Highly Engaged",
+    ]
+    assert sum(s["size"] for s in body["segments"]) == body["total_users"] == 90
+    assert body["run"]["date"] in body["run"]["label"]
