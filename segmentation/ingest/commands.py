@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -34,12 +35,12 @@ def _register_ingest(subparsers) -> None:
         "ingest",
         help="load a raw event CSV (or users CSV) into its table",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
+        description=_paragraph(
             "Load a CSV file into a table, in one transaction: on any problem nothing is loaded "
             "and every problem is listed with its line and column. Loading the same content "
-            "twice is a no-op; loading users again replaces those users' rows.\n\n"
-            f"Tables and their columns (time_spent in seconds):\n{tables}"
-        ),
+            "twice is a no-op; loading users again replaces those users' rows."
+        )
+        + f"\n\nTables and their columns (time_spent in seconds):\n{tables}",
         epilog=(
             "example (Globo news clicks):\n"
             "  python -m segmentation ingest clickstream globo_news_clicks_48h.csv \\\n"
@@ -67,7 +68,7 @@ def _register_ingest(subparsers) -> None:
     parser.add_argument(
         "--timestamp-format",
         metavar="FORMAT",
-        help=f"how timestamps are written: {TIMESTAMP_FORMAT_HELP}",
+        help="how timestamps are written: " + TIMESTAMP_FORMAT_HELP.replace("%", "%%"),
     )
     parser.add_argument(
         "--keep",
@@ -87,7 +88,7 @@ def _register_ingest_features(subparsers) -> None:
     parser = subparsers.add_parser(
         "ingest-features",
         help="load a per-user feature table (one row per user, numeric columns)",
-        description=(
+        description=_paragraph(
             "Store a CSV with one row per user as the feature table NAME (loading a NAME again "
             "replaces it). Bad rows (wrong number of fields, missing or non-numeric values, "
             "swapped columns, repeated ids) fail the load with their line numbers, or with "
@@ -144,8 +145,8 @@ def _register_generate(subparsers) -> None:
         help="write synthetic demo CSVs (clickstream, searches, article views, users)",
         description=(
             "Write clickstream.csv, search_queries.csv, article_views.csv and users.csv for "
-            "N synthetic users (about 30 events each; about 50%% low, 35%% moderate and "
-            "15%% highly engaged). The same options always give the same files."
+            "N synthetic users (about 30 events each; about 50% low, 35% moderate and "
+            "15% highly engaged). The same options always give the same files."
         ),
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write into")
@@ -159,6 +160,10 @@ def _register_generate(subparsers) -> None:
         help="end of the activity window, UTC (default: a fixed date, for reproducible files)",
     )
     parser.set_defaults(handler=_generate)
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(text, width=88)
 
 
 def _date(text: str) -> datetime:
