@@ -234,3 +234,14 @@ def test_spaces_around_header_names_are_ignored(engine, tmp_path):
     )
     assert ingest_csv(engine, path, "search_queries").rows == 1
     assert stored(engine, search_queries) == [("u1", datetime(2026, 10, 1, 10), "a b")]
+
+
+def test_non_iso_text_is_read_the_same_way_in_every_block(engine, tmp_path):
+    # Day 13 cannot be a month; 01/02 is read month first everywhere, not per block.
+    lines = ["user_id,timestamp,query", "u1,13/02/2026 10:00,a"] + [
+        f"u{i},01/02/2026 10:{i:02d},b" for i in range(2, 40)
+    ]
+    ingest_csv(engine, write_csv(tmp_path, "q.csv", lines), "search_queries", block_bytes=64)
+    stamps = [row[0] for row in stored(engine, search_queries, ["timestamp"])]
+    assert stamps[0] == datetime(2026, 2, 13, 10, 0)
+    assert {stamp.date() for stamp in stamps[1:]} == {date(2026, 1, 2)}

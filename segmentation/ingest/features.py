@@ -101,14 +101,10 @@ def load_feature_table(
     ids = _user_ids(table, id_column, id_offset)
     swaps = swapped_pairs(text, numbers, kinds)
     problems = row_problems(text, numbers, ids, chosen, swaps)
-    usable = np.ones(len(text), dtype=bool)
-    usable[list(problems)] = False
-    problems.update(duplicate_ids(ids, usable, table.lines))
-    if problems or table.malformed:
-        if not skip_bad_rows:
-            _raise_all(table, problems)
-    keep = np.ones(len(text), dtype=bool)
-    keep[list(problems)] = False
+    problems.update(duplicate_ids(ids, _rows_without(problems, len(text)), table.lines))
+    if (problems or table.malformed) and not skip_bad_rows:
+        _raise_all(table, problems)
+    keep = _rows_without(problems, len(text))
     if not keep.any():
         raise InputError("no usable rows: every row has a problem", str(path))
     report = _report(table, text, ids, chosen, kinds, problems, swaps, keep)
@@ -128,6 +124,13 @@ def load_feature_table(
         rows.insert(0, "dataset_id", dataset_id)
         bulk_insert(conn, feature_rows, rows)
     return FeatureTableResult(dataset_id, name, len(rows), feature_list, report)
+
+
+def _rows_without(problems: Dict[int, List[RowProblem]], count: int) -> np.ndarray:
+    """A mask of the rows that have no problem."""
+    mask = np.ones(count, dtype=bool)
+    mask[list(problems)] = False
+    return mask
 
 
 def _id_column(table: TextTable, id_column: Optional[str]) -> Optional[str]:
