@@ -443,7 +443,10 @@ class SegmentSlackInput(SlackInput):
         if event_id and self.seen_events.seen_before(str(event_id)):
             logger.warning("Refused a replayed Slack event %s", event_id)
             return response.text("replayed event", status=HTTPStatus.CONFLICT)
-        await self.identify()
+        try:  # usually cached; never let a slow Web API hold up the 3-second acknowledgement
+            await asyncio.wait_for(self.identify(), timeout=2.0)
+        except asyncio.TimeoutError:
+            logger.warning("auth.test is slow; checking the bot's own messages without it")
         if body.get("type") == "event_callback":
             return self.screen_event(body)
         if body.get("type") == "block_actions":
@@ -514,6 +517,10 @@ class SegmentSlackInput(SlackInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         slack_webhook = super().blueprint(on_new_message)
+
+        @slack_webhook.listener("after_server_start")
+        async def learn_own_user_id(app: Any, loop: Any) -> None:
+            self.background(self.identify())
 
         @slack_webhook.middleware("request")
         async def screen_requests(request: Request) -> Optional[HTTPResponse]:

@@ -38,6 +38,7 @@ from bot.processes import HOST, Servers, free_port
 from segmentation.config import PROJECT_DIR
 from tests.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack, SlackSigner
 
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 TEST_TOKEN = "xoxb-0000000000-test-segment-insights"
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # not a real secret
@@ -260,6 +261,3 @@ def current_sizes(assistant: Assistant) -> Dict[str, Any]:
         "segments": {r.segment: (int(r.size), float(r.share)) for r in rows},
         "total": sum(int(r.size) for r in rows),
     }
-
-
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -244,3 +244,10 @@ def test_routes_summary_charts_and_webhook(assistant):  # noqa: F811
         timeout=120,
     ).json()
     assert any("image" in r for r in replies)
+
+    # The same assistant over plain REST (channel "rest"): same numbers, no chart attached.
+    size = db["segments"]["Highly Engaged"][0]
+    (reply,) = assistant.rest("how many users are highly engaged?")
+    assert reply["text"].startswith(f"*Highly Engaged* has *{size:,} users*")
+    replies = assistant.rest("give me an overview of the segments")
+    assert replies and not any("image" in r for r in replies)
