@@ -37,6 +37,16 @@ def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]: 
     )
 
 
+def reached_assistant(assistant, channel: str) -> int:  # noqa: F811
+    """Tracker events stored for conversations in `channel` (sender ids are
+    user_channel_thread): 0 means the request never got to the assistant."""
+    rows = assistant.sql(
+        "SELECT COUNT(*) AS n FROM events WHERE sender_id LIKE :pattern",
+        pattern=f"%{channel}%",
+    )
+    return int(rows[0].n)
+
+
 def settle(assistant, signer=None, channel: Optional[str] = None) -> None:  # noqa: F811
     """Send a valid message (a DM, or a mention in `channel`) to the same server and wait for
     its answer, then a little longer: whatever the requests before it were going to cause has
@@ -202,6 +212,8 @@ def test_forged_stale_and_replayed_requests_are_refused(assistant):  # noqa: F81
     settle(assistant)
     for reason, (_, channel) in refused.items():
         assert assistant.slack.posted(channel) == [], reason
+        assert reached_assistant(assistant, channel) == 0, reason
+    assert reached_assistant(assistant, replay_channel) > 0
     assert len(assistant.slack.posted(replay_channel)) == 1
 
 
@@ -233,6 +245,7 @@ def test_retries_are_acknowledged_and_never_answered_twice(assistant):  # noqa: 
     settle(assistant)
     assert len(assistant.slack.posted(channel)) == 1
     assert assistant.slack.posted(lone_channel) == []
+    assert reached_assistant(assistant, lone_channel) == 0
 
 
 def test_the_bots_own_messages_and_edits_are_ignored(assistant):  # noqa: F811
@@ -255,6 +268,7 @@ def test_the_bots_own_messages_and_edits_are_ignored(assistant):  # noqa: F811
     settle(assistant)
     for name, channel in channels.items():
         assert assistant.slack.posted(channel) == [], name
+        assert reached_assistant(assistant, channel) == 0, name
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +327,5 @@ def test_allow_lists_limit_what_is_served(assistant, restricted):  # noqa: F811
     assert assistant.slack.posted(dm) == []
     assert len(assistant.slack.posted(allowed)) == before
     assert assistant.slack.calls_to("chat.update", channel=other_channel) == []
+    for channel in (other_channel, dm):
+        assert reached_assistant(assistant, channel) == 0
