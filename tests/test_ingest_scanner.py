@@ -101,3 +101,17 @@ def test_empty_and_blank_files(tmp_path):
         path.write_bytes(content)
         with pytest.raises(InputError, match="the file is empty"):
             CsvBlocks(path)
+
+
+def test_record_hashes_grow_past_a_low_estimate_and_find_repeats(tmp_path):
+    from segmentation.ingest.row_rules import RecordHashes
+
+    path = tmp_path / "r.csv"
+    long_rows = [f"{i},{'x' * 200}" for i in range(5)]
+    short_rows = [f"{i},y" for i in range(300)] + ["7,y", "3,y"]
+    path.write_text("a,b\n" + "\n".join(long_rows + short_rows) + "\n")
+    store = RecordHashes(path.stat().st_size)
+    for block in CsvBlocks(path, block_bytes=600):  # the first block has the long rows
+        store.add(block)
+    repeated = store.repeated()
+    assert len(repeated) == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from segmentation.errors import ConfigError, InputErrors
+from segmentation.ingest.csv_blocks import DEFAULT_BLOCK_BYTES
 
 TABLE_HELP = {
     "clickstream": "user_id, timestamp, url; optional referrer, device, session_id, time_spent",
@@ -78,8 +79,9 @@ def _register_ingest(subparsers) -> None:
     parser.add_argument(
         "--block-mb",
         type=float,
-        default=16.0,
-        help="read the file in blocks of this many MB (memory use grows with it; default 16)",
+        default=DEFAULT_BLOCK_BYTES / 2**20,
+        help="read the file in blocks of this many MB; peak memory is about 20-30 times this "
+        "(default %(default)g)",
     )
     parser.set_defaults(handler=_ingest)
 

@@ -22,7 +22,7 @@ import numpy as np
 from segmentation.errors import InputError
 
 NEWLINE, CARRIAGE_RETURN, QUOTE, COMMA = 10, 13, 34, 44
-DEFAULT_BLOCK_BYTES = 16 * 2**20
+DEFAULT_BLOCK_BYTES = 8 * 2**20
 # A record longer than this means an unterminated quote, not data.
 MAX_RECORD_BYTES = 64 * 2**20
 HEADER_READ_BYTES = 2**16

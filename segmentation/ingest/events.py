@@ -85,10 +85,10 @@ def ingest_csv(
     started = time.perf_counter()
     target = loadable_table(table)
     timestamps = TimestampFormat(timestamp_format)
-    rules = rules_for(target.name, keep)
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=str(path))
+    rules = rules_for(target.name, keep, path.stat().st_size)
     blocks = CsvBlocks(path, block_bytes)
     plan = plan_columns(target, blocks.header, mapping, path, blocks.header_line)
     before = os.stat(path)

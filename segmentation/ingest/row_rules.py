@@ -28,13 +28,42 @@ class RowsToWrite:
     replace_ids: List[str] = field(default_factory=list)
 
 
+class RecordHashes:
+    """One 8-byte hash per row, in one array sized from the file (no 2x copy at the end)."""
+
+    def __init__(self, file_bytes: int) -> None:
+        self.file_bytes = file_bytes
+        self._values = np.empty(0, dtype=np.int64)
+        self._size = 0
+
+    def add(self, block: Block) -> None:
+        hashes = block.record_hashes()
+        needed = self._size + len(hashes)
+        if needed > len(self._values):
+            # Rows expected in the whole file, from this block's bytes per row (+5%).
+            expected = int(self.file_bytes * len(block) / max(len(block.data), 1) * 1.05)
+            grown = np.empty(max(needed, expected, int(len(self._values) * 1.25)), np.int64)
+            grown[: self._size] = self._values[: self._size]
+            self._values = grown
+        self._values[self._size : needed] = hashes
+        self._size = needed
+
+    def repeated(self) -> np.ndarray:
+        """Hash values seen more than once (the array is sorted in place, then released)."""
+        hashes = self._values[: self._size]
+        hashes.sort()
+        repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        self._values, self._size = np.empty(0, dtype=np.int64), 0
+        return repeated
+
+
 class EventRules:
     """Events: a row repeated in the same file is an error naming the lines of both copies."""
 
     dropped = 0
 
-    def __init__(self) -> None:
-        self._hashes: List[np.ndarray] = []
+    def __init__(self, file_bytes: int) -> None:
+        self._hashes = RecordHashes(file_bytes)
         self.rows = 0
 
     def start(self, conn: Connection) -> None:
@@ -42,7 +71,7 @@ class EventRules:
 
     def accept(self, parsed: Parsed, problems: Problems) -> RowsToWrite:
         """Remember each record's hash; every row is written."""
-        self._hashes.append(parsed.block.record_hashes())
+        self._hashes.add(parsed.block)
         self.rows += len(parsed.frame)
         return RowsToWrite(parsed.frame)
 
@@ -51,13 +80,7 @@ class EventRules:
 
     def finish(self, blocks: Iterable[Block], problems: Problems) -> None:
         """Name the lines of repeated rows (a second, slow pass runs only if hashes repeat)."""
-        if not self._hashes:
-            return
-        hashes = np.concatenate(self._hashes)  # 8 bytes a row: 240 MB for 30 million rows
-        self._hashes = []
-        hashes.sort()
-        repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-        del hashes
+        repeated = self._hashes.repeated()
         if not repeated.size:
             return
         first_line: Dict[bytes, int] = {}
@@ -149,10 +172,10 @@ class UserRules:
 RowRules = Union[EventRules, UserRules]
 
 
-def rules_for(table_name: str, keep: Optional[str]) -> RowRules:
-    """The cross-row rules of `table_name`."""
+def rules_for(table_name: str, keep: Optional[str], file_bytes: int) -> RowRules:
+    """The cross-row rules of `table_name` (`file_bytes` sizes the duplicate detection)."""
     if table_name == users.name:
         return UserRules(keep)
     if keep is not None:
         raise ConfigError("--keep only applies to the users table")
-    return EventRules()
+    return EventRules(file_bytes)
