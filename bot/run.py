@@ -10,13 +10,14 @@ train  trains the model if the training data changed.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 import threading
 from typing import List, Optional
 
-from bot.channels import write_credentials
+from bot.channels import slack_enabled, write_credentials
 from bot.environment import rasa_command
 from bot.model import ensure_model
 from bot.processes import HOST, Servers, free_port, port_from_env
@@ -81,12 +82,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     rasa_port = port_from_env("RASA_PORT", 5005)
     action_port = port_from_env("ACTION_PORT", 5055)
     credentials = write_credentials(runtime_dir())
+    # Chart links in answers point at the Rasa server, or at the public address in front of it.
+    public_url = os.environ.get("SI_PUBLIC_URL") or f"http://{HOST}:{rasa_port}"
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Servers(model, rasa_port, action_port, credentials=credentials) as servers:
+    extra_env = {"SI_PUBLIC_URL": public_url}
+    with Servers(model, rasa_port, action_port, credentials, extra_env) as servers:
         print(f"Rasa server:   {servers.rasa_url} (REST: /webhooks/rest/webhook)")
         print(f"Web chat:      {servers.rasa_url}/webhooks/webchat/")
+        if slack_enabled(os.environ):
+            print(f"Slack webhook: {servers.rasa_url}/webhooks/slack/webhook")
+        else:
+            print("Slack:         off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)")
         print(f"Action server: {servers.action_url}")
         print(f"Logs:          {servers.log_dir}")
         print("Press Ctrl-C to stop.", flush=True)

@@ -17,6 +17,9 @@ from sqlalchemy import create_engine, text
 from segmentation import db
 from segmentation.schema import ensure_schema, metadata
 
+# The running assistant (`assistant` fixture) for end-to-end tests.
+pytest_plugins = ("tests.servers",)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
 BACKENDS = ("sqlite", "mariadb")

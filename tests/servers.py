@@ -1,11 +1,7 @@
 """The real assistant for end-to-end tests: MariaDB + action server + Rasa server + fake Slack.
 
-Use it by importing the fixture into a test module:
-
-    from tests.servers import assistant  # noqa: F401
-
-`assistant` is session-scoped and started once per test session even when several modules
-import it (the first use starts everything, the end of the session stops it). It:
+tests/conftest.py registers this module as a plugin, so any test can ask for `assistant`. It is
+session-scoped: the first use starts everything, the end of the session stops it. It:
 
 - starts `FakeSlack` (tests/fake_slack.py) on 127.0.0.1;
 - creates its own MariaDB database next to the session's `mariadb_database` (so the per-test

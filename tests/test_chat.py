@@ -2,6 +2,7 @@
 terminal conversation, and no process left behind after /stop or Ctrl-C."""
 
 import os
+import signal
 import sys
 import time
 import uuid
@@ -42,6 +43,16 @@ def assert_nothing_left(tag):
     assert processes_with(tag) == []
 
 
+def stop_all(chat, tag):
+    """Test clean-up even when an assertion failed: nothing of ours may outlive the test."""
+    chat.kill()
+    for pid in processes_with(tag):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_chat_builds_demo_data_answers_and_stops_cleanly(model, tmp_path):
     tag = f"chat-{uuid.uuid4().hex}"
     chat = start_chat(tmp_path, tag)
@@ -61,7 +72,7 @@ def test_chat_builds_demo_data_answers_and_stops_cleanly(model, tmp_path):
         chat.wait(60)
         assert_nothing_left(tag)
     finally:
-        chat.kill()
+        stop_all(chat, tag)
         db.dispose_engines()
 
 
@@ -75,4 +86,4 @@ def test_ctrl_c_leaves_no_process_behind(model, tmp_path):
         chat.wait(60)
         assert_nothing_left(tag)
     finally:
-        chat.kill()
+        stop_all(chat, tag)

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from tests.fake_slack import BOT_ID, BOT_USER_ID, new_ts, unique
-from tests.servers import ARTIFACTS, TEST_TOKEN, assistant, current_sizes, start_rasa  # noqa: F401
+from tests.servers import ARTIFACTS, TEST_TOKEN, current_sizes, start_rasa
 
 GRACE_SECONDS = 4.0
 SEGMENTS = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
@@ -29,7 +29,7 @@ def size_text(db: Dict, segment: str) -> str:
     )
 
 
-def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]:  # noqa: F811
+def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]:
     return assistant.slack.wait_for(
         lambda: (lambda found: found if len(found) >= count else None)(
             assistant.slack.posted(channel, **match)
@@ -37,7 +37,7 @@ def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]: 
     )
 
 
-def reached_assistant(assistant, channel: str) -> int:  # noqa: F811
+def reached_assistant(assistant, channel: str) -> int:
     """Tracker events stored for conversations in `channel` (sender ids are
     user_channel_thread): 0 means the request never got to the assistant."""
     rows = assistant.sql(
@@ -47,7 +47,7 @@ def reached_assistant(assistant, channel: str) -> int:  # noqa: F811
     return int(rows[0].n)
 
 
-def settle(assistant, signer=None, channel: Optional[str] = None) -> None:  # noqa: F811
+def settle(assistant, signer=None, channel: Optional[str] = None) -> None:
     """Send a valid message (a DM, or a mention in `channel`) to the same server and wait for
     its answer, then a little longer: whatever the requests before it were going to cause has
     happened by then."""
@@ -63,7 +63,7 @@ def settle(assistant, signer=None, channel: Optional[str] = None) -> None:  # no
     time.sleep(GRACE_SECONDS)
 
 
-def test_app_mention_is_answered_in_its_thread_with_the_exact_numbers(assistant):  # noqa: F811
+def test_app_mention_is_answered_in_its_thread_with_the_exact_numbers(assistant):
     db = current_sizes(assistant)
     signer = assistant.signer()
     channel, ts = unique("C"), new_ts()
@@ -82,7 +82,7 @@ def test_app_mention_is_answered_in_its_thread_with_the_exact_numbers(assistant)
     assert len(assistant.slack.posted(channel)) == 1
 
 
-def test_direct_message_buttons_and_click(assistant):  # noqa: F811
+def test_direct_message_buttons_and_click(assistant):
     db = current_sizes(assistant)
     signer = assistant.signer()
     channel, user, ts = unique("D"), unique("U"), new_ts()
@@ -119,7 +119,7 @@ def test_direct_message_buttons_and_click(assistant):  # noqa: F811
         ("compare low engagement with highly engaged", "compare-", True),
     ],
 )
-def test_charts_are_uploaded_into_the_thread(assistant, question, chart, table):  # noqa: F811
+def test_charts_are_uploaded_into_the_thread(assistant, question, chart, table):
     db = current_sizes(assistant)
     signer = assistant.signer()
     channel, ts = unique("C"), new_ts()
@@ -154,7 +154,7 @@ def test_charts_are_uploaded_into_the_thread(assistant, question, chart, table):
     (ARTIFACTS / "slack" / Path(upload.filename).name).write_bytes(upload.data)
 
 
-def test_url_verification_challenge(assistant):  # noqa: F811
+def test_url_verification_challenge(assistant):
     signer = assistant.signer()
     body = b'{"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}'
     response = signer.post(signer.sign(body, "application/json"))
@@ -164,7 +164,7 @@ def test_url_verification_challenge(assistant):  # noqa: F811
     assert signer.post(unsigned).status_code == 401
 
 
-def test_forged_stale_and_replayed_requests_are_refused(assistant):  # noqa: F811
+def test_forged_stale_and_replayed_requests_are_refused(assistant):
     signer = assistant.signer()
     question = "how many users are highly engaged?"
     refused = {}
@@ -217,7 +217,7 @@ def test_forged_stale_and_replayed_requests_are_refused(assistant):  # noqa: F81
     assert len(assistant.slack.posted(replay_channel)) == 1
 
 
-def test_retries_are_acknowledged_and_never_answered_twice(assistant):  # noqa: F811
+def test_retries_are_acknowledged_and_never_answered_twice(assistant):
     signer = assistant.signer()
     channel, event_id, ts = unique("C"), unique("Ev"), new_ts()
     question = "how many users are highly engaged?"
@@ -248,7 +248,7 @@ def test_retries_are_acknowledged_and_never_answered_twice(assistant):  # noqa: 
     assert reached_assistant(assistant, lone_channel) == 0
 
 
-def test_the_bots_own_messages_and_edits_are_ignored(assistant):  # noqa: F811
+def test_the_bots_own_messages_and_edits_are_ignored(assistant):
     signer = assistant.signer()
     text = "how many users are highly engaged?"
     cases = {
@@ -272,7 +272,7 @@ def test_the_bots_own_messages_and_edits_are_ignored(assistant):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def restricted(assistant, tmp_path_factory):  # noqa: F811
+def restricted(assistant, tmp_path_factory):
     """A second Rasa server (same action server and database) serving only one channel of one
     team: SLACK_ALLOWED_CHANNELS=<allowed>, SLACK_ALLOWED_TEAMS=<the test team>."""
     allowed, spare = unique("C"), unique("C")
@@ -286,7 +286,7 @@ def restricted(assistant, tmp_path_factory):  # noqa: F811
         yield servers.rasa_url + "/webhooks/slack/webhook", allowed, spare
 
 
-def test_allow_lists_limit_what_is_served(assistant, restricted):  # noqa: F811
+def test_allow_lists_limit_what_is_served(assistant, restricted):
     webhook, allowed, spare = restricted
     signer = assistant.signer(webhook)
     question = "how many users are highly engaged?"

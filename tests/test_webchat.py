@@ -11,7 +11,7 @@ from typing import Dict, List
 import pytest
 import requests
 
-from tests.servers import ARTIFACTS, assistant, current_sizes  # noqa: F401
+from tests.servers import ARTIFACTS, current_sizes
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -50,7 +50,7 @@ def browser():
         browser.close()
 
 
-def open_page(browser, assistant, viewport=DESKTOP, **options):  # noqa: F811
+def open_page(browser, assistant, viewport=DESKTOP, **options):
     """A fresh browser context (a new conversation) on the web chat page."""
     context = browser.new_context(viewport=viewport, **options)
     page = context.new_page()
@@ -66,7 +66,7 @@ def open_page(browser, assistant, viewport=DESKTOP, **options):  # noqa: F811
 
 
 @pytest.fixture
-def page(browser, assistant):  # noqa: F811
+def page(browser, assistant):
     page = open_page(browser, assistant)
     yield page
     problems = list(page.problems)
@@ -97,7 +97,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_header_shows_the_current_run_and_segment_sizes(page, assistant):  # noqa: F811
+def test_header_shows_the_current_run_and_segment_sizes(page, assistant):
     db = current_sizes(assistant)
     created = db["created_at"]
     run_line = page.inner_text("#run")
@@ -115,7 +115,7 @@ def test_header_shows_the_current_run_and_segment_sizes(page, assistant):  # noq
     shot(page, "desktop-start")
 
 
-def test_answer_matches_the_database(page, assistant):  # noqa: F811
+def test_answer_matches_the_database(page, assistant):
     db = current_sizes(assistant)
     (reply,) = ask(page, "how many users are highly engaged?")
     assert reply.inner_text() == size_answer(db, "Highly Engaged")
@@ -126,7 +126,7 @@ def test_answer_matches_the_database(page, assistant):  # noqa: F811
     assert user_messages == ["how many users are highly engaged?"]
 
 
-def test_buttons_send_their_payload_and_show_their_title(page, assistant):  # noqa: F811
+def test_buttons_send_their_payload_and_show_their_title(page, assistant):
     db = current_sizes(assistant)
     (question,) = ask(page, "what's the size of the segment")
     buttons = question.locator(".choices button")
@@ -147,7 +147,7 @@ def test_buttons_send_their_payload_and_show_their_title(page, assistant):  # no
     shot(page, "desktop-buttons")
 
 
-def test_tables_and_charts_render(page, assistant):  # noqa: F811
+def test_tables_and_charts_render(page, assistant):
     replies = ask(page, "compare low engagement with highly engaged")
     table = replies[0].locator("pre code")
     assert table.count() == 1
@@ -168,7 +168,7 @@ def test_tables_and_charts_render(page, assistant):  # noqa: F811
     shot(page, "desktop-chart")
 
 
-def test_phone_sized_window(browser, assistant):  # noqa: F811
+def test_phone_sized_window(browser, assistant):
     db = current_sizes(assistant)
     page = open_page(browser, assistant, PHONE, is_mobile=True, has_touch=True)
     try:
@@ -197,7 +197,7 @@ def test_phone_sized_window(browser, assistant):  # noqa: F811
         page.context.close()
 
 
-def test_routes_summary_charts_and_webhook(assistant):  # noqa: F811
+def test_routes_summary_charts_and_webhook(assistant):
     base = assistant.webchat_url
     db = current_sizes(assistant)
 
