@@ -51,19 +51,13 @@ def ratio_phrase(value: float, reference: float) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table with aligned columns (numbers right-aligned)."""
+    """A plain-text table: the first column left-aligned, the figures right-aligned."""
     cells: List[List[str]] = [list(headers)] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def is_numeric(text: str) -> bool:
-        stripped = text.replace(",", "").replace("%", "").replace(".", "").replace("x", "")
-        return stripped.replace("-", "").replace(" ", "").isdigit()
-
     lines = []
     for index, row in enumerate(cells):
-        parts = [
-            cell.rjust(width) if index and is_numeric(cell) else cell.ljust(width)
-            for cell, width in zip(row, widths)
+        parts = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:])
         ]
         lines.append("  ".join(parts).rstrip())
         if index == 0:
