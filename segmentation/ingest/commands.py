@@ -228,9 +228,10 @@ def _ingest_features(args: argparse.Namespace) -> int:
             skip_bad_rows=args.skip_bad_rows,
             id_offset=args.id_offset,
         )
-    except InputErrors:
+    except InputErrors as problems:
+        print(f"error: {problems}", file=sys.stderr)
         print("hint: --skip-bad-rows loads the other rows and reports these", file=sys.stderr)
-        raise
+        return problems.exit_code
     print(result.summary())
     return 0
 
