@@ -1,36 +1,37 @@
 """Ingest speed and memory: generate demo data of a given size, load it, print the figures.
 
     .venv/bin/python bench/bench_ingest.py --users 100000
-    .venv/bin/python bench/bench_ingest.py --users 1000000 --database-url mysql+pymysql://...
+    .venv/bin/python bench/bench_ingest.py --users 1000000          # about 30 million events
+    .venv/bin/python bench/bench_ingest.py --database-url mysql+pymysql://user@host/db
 
-Without --database-url it creates a scratch MariaDB database and drops it at the end. Each
-file is loaded in a fresh process, so "peak RSS" is that load's own high-water mark. Prints
-figures only; never asserts.
+Generated CSVs are cached outside the clone (see bench/common.py). Without --database-url the
+data goes into a scratch MariaDB database that is dropped afterwards. Each file is loaded in a
+fresh process, so "peak RSS" is that load's own high-water mark; "client CPU" is the loading
+process's CPU time and "server CPU" the local mariadbd's (which counts every client of that
+server, not only this one). Prints figures only; never asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.common import cache_dir, print_table, scratch_database  # noqa: E402
 from segmentation import db  # noqa: E402
 from segmentation.demo_data import generate_demo_data  # noqa: E402
 
-SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
 TABLES = ("clickstream", "search_queries", "article_views", "users")
 
 
@@ -38,12 +39,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000, help="demo users (default 100000)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
-        "--database-url",
-        help=f"load here (default: a scratch database on {SERVER_URL}, dropped afterwards)",
-    )
-    parser.add_argument("--data-dir", type=Path, help="reuse/keep the generated CSVs here")
-    parser.add_argument("--block-mb", type=float, default=None, help="CSV block size in MB")
+    parser.add_argument("--database-url", help="load here (default: a scratch MariaDB database)")
+    parser.add_argument("--data-dir", type=Path, help="where the CSVs are (generated if missing)")
+    parser.add_argument("--block-mb", type=float, help="CSV block size in MB (default: ingest's)")
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES)
     return parser.parse_args(argv)
 
@@ -67,7 +65,6 @@ def _ingest(url: str, path: str, table: str, block_mb: Optional[float], queue) -
     engine = db.get_engine(url)
     ensure_schema(engine)
     options = {"block_bytes": int(block_mb * 2**20)} if block_mb else {}
-    baseline = peak_rss_mb()
     cpu = time.process_time()
     result = ingest_csv(engine, path, table, **options)
     queue.put(
@@ -76,7 +73,6 @@ def _ingest(url: str, path: str, table: str, block_mb: Optional[float], queue) -
             "seconds": result.seconds,
             "client_cpu": time.process_time() - cpu,
             "peak_rss_mb": peak_rss_mb(),
-            "baseline_rss_mb": baseline,
         }
     )
 
@@ -106,41 +102,28 @@ def server_cpu_seconds() -> Optional[float]:
     return None
 
 
-def scratch_database() -> str:
-    name = f"si_bench_{uuid.uuid4().hex[:8]}"
-    server = create_engine(SERVER_URL + "/", future=True)
-    with server.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    server.dispose()
-    return f"{SERVER_URL}/{name}"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    server = create_engine(SERVER_URL + "/", future=True)
-    with server.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    server.dispose()
+@contextlib.contextmanager
+def target_database(url: Optional[str]) -> Iterator[str]:
+    if url:
+        yield url
+    else:
+        with scratch_database("si_bench_ingest") as scratch:
+            yield scratch
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    url = args.database_url or scratch_database()
-    temporary = None if args.data_dir else tempfile.TemporaryDirectory(prefix="si_bench_")
-    data_dir = args.data_dir or Path(temporary.name)
-    try:
-        if not (data_dir / "users.csv").exists():
-            made = run_in_child(_generate, str(data_dir), args.users, args.seed)
-            print(
-                f"generated {args.users:,} users in {made['seconds']:.1f} s "
-                f"(peak RSS {made['peak_rss_mb']:.0f} MB) in {data_dir}"
-            )
-        print(f"database: {db.describe(make_url(url))}")
+    data_dir = args.data_dir or cache_dir() / f"ingest-{args.users}-users-seed{args.seed}"
+    if not all((data_dir / f"{table}.csv").exists() for table in TABLES):
+        made = run_in_child(_generate, str(data_dir), args.users, args.seed)
         print(
-            f"{'table':<15} {'rows':>11} {'MB':>6} {'seconds':>8} {'rows/s':>9} "
-            f"{'client CPU':>10} {'server CPU':>10} {'peak RSS':>9}"
+            f"generated {args.users:,} users in {made['seconds']:.1f} s "
+            f"(peak RSS {made['peak_rss_mb']:.0f} MB) in {data_dir}"
         )
-        events = seconds = 0.0
+    rows: List[List[str]] = []
+    events = seconds = 0.0
+    with target_database(args.database_url) as url:
+        print(f"database: {db.describe(make_url(url))}")
         for table in args.tables:
             path = data_dir / f"{table}.csv"
             server_before = server_cpu_seconds()
@@ -149,26 +132,30 @@ def main(argv: Optional[List[str]] = None) -> int:
             server = "n/a"
             if server_before is not None and server_after is not None:
                 server = f"{server_after - server_before:.1f} s"
-            print(
-                f"{table:<15} {got['rows']:>11,} {path.stat().st_size / 2**20:>6.0f} "
-                f"{got['seconds']:>8.1f} {got['rows'] / got['seconds']:>9,.0f} "
-                f"{got['client_cpu']:>8.1f} s {server:>10} {got['peak_rss_mb']:>6.0f} MB"
+            rows.append(
+                [
+                    table,
+                    f"{got['rows']:,}",
+                    f"{path.stat().st_size / 2**20:,.0f}",
+                    f"{got['seconds']:.1f}",
+                    f"{got['rows'] / got['seconds']:,.0f}",
+                    f"{got['client_cpu']:.1f} s",
+                    server,
+                    f"{got['peak_rss_mb']:.0f} MB",
+                ]
             )
             if table != "users":
                 events += got["rows"]
                 seconds += got["seconds"]
-        if seconds:
-            print(
-                f"{'all events':<15} {events:>11,.0f} {'':>6} {seconds:>8.1f} {events / seconds:>9,.0f}"
-            )
-        print(
-            f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores: above 2 is contention)"
+    if seconds:
+        rows.append(
+            ["all events", f"{events:,.0f}", "", f"{seconds:.1f}", f"{events / seconds:,.0f}"]
         )
-    finally:
-        if not args.database_url:
-            drop_database(url)
-        if temporary is not None:
-            temporary.cleanup()
+        rows[-1] += ["", "", ""]
+    headers = ["table", "rows", "MB", "seconds", "rows/s", "client CPU", "server CPU", "peak RSS"]
+    print_table(headers, rows)
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (higher than the cores: contention)")
     return 0
 
 
