@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from typing import Iterable, List
 
@@ -19,20 +20,35 @@ from sqlalchemy.engine import Connection
 from segmentation.db import is_mysql
 
 MYSQL_NULL = "\\N"
+_NEEDS_ESCAPING = re.compile("[\\\\\t\n\r\x00]")
 
 
 def _escape_text(values: pd.Series) -> pd.Series:
     """Escape a text column for LOAD DATA's default FIELDS ESCAPED BY '\\\\'."""
     missing = values.isna()
     text = values.astype(str)
-    text = (
-        text.str.replace("\\", "\\\\", regex=False)
-        .str.replace("\t", "\\t", regex=False)
-        .str.replace("\n", "\\n", regex=False)
-        .str.replace("\r", "\\r", regex=False)
-        .str.replace("\x00", "\\0", regex=False)
-    )
-    return text.mask(missing, MYSQL_NULL)
+    # One C-speed search instead of five replace passes when nothing needs escaping.
+    if _NEEDS_ESCAPING.search("".join(text.tolist())):
+        text = (
+            text.str.replace("\\", "\\\\", regex=False)
+            .str.replace("\t", "\\t", regex=False)
+            .str.replace("\n", "\\n", regex=False)
+            .str.replace("\r", "\\r", regex=False)
+            .str.replace("\x00", "\\0", regex=False)
+        )
+    return text.mask(missing, MYSQL_NULL) if missing.any() else text
+
+
+def _datetime_text(values: pd.Series, unit: str) -> pd.Series:
+    """'YYYY-MM-DD[ HH:MM:SS]' text by numpy (much faster than strftime); NULL for NaT."""
+    raw = values.dt.tz_localize(None) if values.dt.tz is not None else values
+    raw = raw.to_numpy(dtype=f"datetime64[{unit}]")
+    text = np.datetime_as_string(raw, unit=unit)
+    if unit == "s":  # 'YYYY-MM-DDTHH:MM:SS' -> 'YYYY-MM-DD HH:MM:SS'
+        text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")
+    text = text.astype(object)
+    text[np.isnat(raw)] = MYSQL_NULL
+    return pd.Series(text, index=values.index)
 
 
 def _mysql_column_text(values: pd.Series, column_type) -> pd.Series:
@@ -40,8 +56,7 @@ def _mysql_column_text(values: pd.Series, column_type) -> pd.Series:
         encoded = values.map(lambda value: None if value is None else json.dumps(value))
         return _escape_text(encoded)
     if pd.api.types.is_datetime64_any_dtype(values):
-        layout = "%Y-%m-%d" if isinstance(column_type, Date) else "%Y-%m-%d %H:%M:%S"
-        return values.dt.strftime(layout).fillna(MYSQL_NULL)
+        return _datetime_text(values, "D" if isinstance(column_type, Date) else "s")
     if pd.api.types.is_bool_dtype(values):
         return values.astype(int).astype(str)
     if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_extension_array_dtype(values):
@@ -57,20 +72,18 @@ def to_tsv_lines(frame: pd.DataFrame, table: Table) -> List[str]:
     """Rows as LOAD DATA lines (tab-separated, escaped, \\N for NULL)."""
     if frame.empty:
         return []
-    columns = [_mysql_column_text(frame[name], table.c[name].type) for name in frame.columns]
-    joined = columns[0]
-    for column in columns[1:]:
-        joined = joined + "\t" + column
-    return joined.tolist()
+    columns = [
+        _mysql_column_text(frame[name], table.c[name].type).tolist() for name in frame.columns
+    ]
+    return ["\t".join(fields) for fields in zip(*columns)]
 
 
 def _load_data_infile(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     fd, path = tempfile.mkstemp(prefix=f"load_{table.name}_", suffix=".tsv")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for line in to_tsv_lines(frame, table):
-                handle.write(line)
-                handle.write("\n")
+            handle.write("\n".join(to_tsv_lines(frame, table)))
+            handle.write("\n")
         columns = ", ".join(f"`{name}`" for name in frame.columns)
         conn.exec_driver_sql(
             f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
