@@ -32,18 +32,9 @@ METRIC_BUTTONS = (
 )
 
 
-def send_chart(
-    dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, result, name: str
-) -> None:
-    """Draw (once per run) and send a chart; on the terminal, say where the file is."""
-    path = charts_dir() / f"run{result.run.id}-{name}.png"
-    if not path.exists():
-        draw = {
-            "sizes": charts.sizes_chart,
-            "profile": charts.profile_chart,
-            "compare": charts.comparison_chart,
-        }
-        draw[kind](result, path)
+def send_chart(dispatcher: CollectingDispatcher, tracker: Tracker, result) -> None:
+    """Send the chart of `result` as an image; on the terminal, say where the file is."""
+    path = charts.chart_for(result, charts_dir())
     asked = tracker.latest_message.get("intent", {}).get("name") == "ask_chart"
     terminal = tracker.get_latest_input_channel() == "cmdline"
     if supports_images(tracker) or (asked and not terminal):
@@ -58,7 +49,7 @@ class ActionOverview(QueryAction):
     def answer(self, dispatcher, tracker) -> List[EventType]:
         overview = queries().overview()
         dispatcher.utter_message(text=answers.overview_text(overview))
-        send_chart(dispatcher, tracker, "sizes", overview, "sizes")
+        send_chart(dispatcher, tracker, overview)
         return []
 
 
@@ -82,9 +73,7 @@ class ActionSegmentProfile(QueryAction):
             return self.ask_segment(dispatcher, "Which segment should I describe?")
         profile = queries().segment_profile(segment)
         dispatcher.utter_message(text=answers.profile_text(profile))
-        send_chart(
-            dispatcher, tracker, "profile", profile, f"profile-{charts.slug(profile.segment.name)}"
-        )
+        send_chart(dispatcher, tracker, profile)
         return [SlotSet("segment", profile.segment.name)]
 
 
@@ -140,8 +129,7 @@ class ActionCompareSegments(QueryAction):
             return [SlotSet("compare_first", first)]
         comparison = queries().compare_segments(*pair)
         dispatcher.utter_message(text=answers.compare_text(comparison))
-        name = f"compare-{charts.slug(comparison.first.name)}-{charts.slug(comparison.second.name)}"
-        send_chart(dispatcher, tracker, "compare", comparison, name)
+        send_chart(dispatcher, tracker, comparison)
         return [SlotSet("compare_first", None), SlotSet("segment", comparison.second.name)]
 
 
@@ -168,21 +156,14 @@ class ActionShowChart(QueryAction):
         named = segments_in_message(tracker)
         if len(named) >= 2:
             comparison = queries().compare_segments(named[0], named[1])
-            name = f"compare-{charts.slug(comparison.first.name)}-{charts.slug(comparison.second.name)}"
             dispatcher.utter_message(text=f"{comparison.first.name} vs {comparison.second.name}:")
-            send_chart(dispatcher, tracker, "compare", comparison, name)
+            send_chart(dispatcher, tracker, comparison)
         elif len(named) == 1:
             profile = queries().segment_profile(named[0])
             dispatcher.utter_message(text=f"{profile.segment.name} against the average user:")
-            send_chart(
-                dispatcher,
-                tracker,
-                "profile",
-                profile,
-                f"profile-{charts.slug(profile.segment.name)}",
-            )
+            send_chart(dispatcher, tracker, profile)
         else:
             overview = queries().overview()
             dispatcher.utter_message(text=f"Segment sizes ({overview.run.label}):")
-            send_chart(dispatcher, tracker, "sizes", overview, "sizes")
+            send_chart(dispatcher, tracker, overview)
         return []

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.common import SERVER_URL, cache_dir, print_table  # noqa: E402
 from bot.environment import rasa_command, rasa_env  # noqa: E402
-from bot.model import ensure_model  # noqa: E402
+from bot.model import ensure_model, train_command  # noqa: E402
 from bot.processes import ManagedProcess, Servers, free_port, wait_until_ready  # noqa: E402
 from segmentation import db  # noqa: E402
 from segmentation.build import build_segments  # noqa: E402
@@ -186,19 +186,7 @@ def train_seconds() -> float:
     out = Path(tempfile.mkdtemp(prefix="train-"))
     started = time.perf_counter()
     subprocess.run(
-        [
-            *rasa_command(),
-            "train",
-            "--domain",
-            "domain.yml",
-            "--config",
-            "config.yml",
-            "--data",
-            "data",
-            "--out",
-            str(out),
-            "--force",
-        ],
+        [*train_command(out), "--force"],
         cwd=PROJECT,
         env=rasa_env(),
         check=True,

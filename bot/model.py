@@ -6,7 +6,7 @@ import fcntl
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from bot.environment import rasa_command, rasa_env
 from segmentation.config import PROJECT_DIR
@@ -44,6 +44,13 @@ def current_model_path(project: Path = PROJECT_DIR) -> Path:
     return models_dir(project) / f"{name}.tar.gz"
 
 
+def train_command(out_dir: Path, name: Optional[str] = None) -> List[str]:
+    """`rasa train` of the project's domain, config and data into `out_dir`."""
+    command = [*rasa_command(), "train", "--domain", "domain.yml", "--config", "config.yml"]
+    command += ["--data", "data", "--out", str(out_dir)]
+    return command + (["--fixed-model-name", name] if name else [])
+
+
 def ensure_model(project: Path = PROJECT_DIR, quiet: bool = False) -> Path:
     """Return the up-to-date model, training it first when the data changed."""
     target = current_model_path(project)
@@ -53,20 +60,7 @@ def ensure_model(project: Path = PROJECT_DIR, quiet: bool = False) -> Path:
             return target
         if not quiet:
             print("Training the assistant (about 2 minutes; only when its data changed)...")
-        command = [
-            *rasa_command(),
-            "train",
-            "--domain",
-            "domain.yml",
-            "--config",
-            "config.yml",
-            "--data",
-            "data",
-            "--out",
-            str(models_dir(project)),
-            "--fixed-model-name",
-            target.name[: -len(".tar.gz")],
-        ]
+        command = train_command(models_dir(project), target.name[: -len(".tar.gz")])
         result = subprocess.run(
             command,
             cwd=project,

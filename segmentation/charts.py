@@ -137,24 +137,33 @@ def pca_chart(
     return save_figure(figure, path)
 
 
+def chart_for(result, folder: Path) -> Path:
+    """The chart of a query result (an overview, a profile or a comparison), drawn once per run
+    and reused: `run<id>-sizes.png`, `run<id>-profile-<segment>.png`, `run<id>-compare-<a>-<b>.png`."""
+    if isinstance(result, Overview):
+        name, draw = "sizes", sizes_chart
+    elif isinstance(result, SegmentProfile):
+        name, draw = f"profile-{slug(result.segment.name)}", profile_chart
+    elif isinstance(result, SegmentComparison):
+        name = f"compare-{slug(result.first.name)}-{slug(result.second.name)}"
+        draw = comparison_chart
+    else:
+        raise TypeError(f"no chart for {type(result).__name__}")
+    path = folder / f"run{result.run.id}-{name}.png"
+    if not path.exists():
+        draw(result, path)
+    return path
+
+
 def write_run_charts(queries, out_dir: Path, sample: int = 5000) -> List[Path]:
     """Every chart for the current run: sizes, one profile per segment, and the PCA scatter."""
     overview = queries.overview()
     run = overview.run
-    paths = [sizes_chart(overview, out_dir / f"run{run.id}-sizes.png")]
-    for segment in overview.segments:
-        profile = queries.segment_profile(segment.name)
-        paths.append(
-            profile_chart(profile, out_dir / f"run{run.id}-profile-{slug(segment.name)}.png")
-        )
+    paths = [chart_for(overview, out_dir)]
+    paths += [chart_for(queries.segment_profile(s.name), out_dir) for s in overview.segments]
     scaled, segments = queries.sample_scaled_users(sample)
+    title = f"Users by segment (PCA)\n{run.label}"
     paths.append(
-        pca_chart(
-            scaled,
-            segments,
-            run.segment_names,
-            f"Users by segment (PCA)\n{run.label}",
-            out_dir / f"run{run.id}-pca.png",
-        )
+        pca_chart(scaled, segments, run.segment_names, title, out_dir / f"run{run.id}-pca.png")
     )
     return paths

@@ -109,25 +109,6 @@ def use_database(db_url, monkeypatch, tmp_path):
 @pytest.fixture
 def seeded(engine, use_database):
     """A complete run over three clear tiers (30 users each) and a users table."""
-    from segmentation.build import build_segments
-    from segmentation.clustering import ClusterSettings
-    from segmentation.schema import users
-    from tests.factories import insert_frame, load_population, tiered_population
+    from tests.factories import seed_tiers
 
-    load_population(engine, tiered_population(30))
-    insert_frame(
-        engine,
-        users,
-        [
-            {
-                "user_id": f"{p}{i:03d}",
-                "device": "iOS" if i % 3 else "Android",
-                "plan": "premium" if p == "h" else "free",
-                "country": "BR" if i % 2 else "US",
-                "file_id": 2,
-            }
-            for p in "lmh"
-            for i in range(30)
-        ],
-    )
-    return build_segments(engine, ClusterSettings(n_init=3, stability_runs=1))
+    return seed_tiers(engine)

@@ -10,7 +10,14 @@ import pandas as pd
 
 from segmentation.bulk import bulk_insert
 from segmentation.db import begin
-from segmentation.schema import article_views, clickstream, search_queries, users
+from segmentation.schema import (
+    article_views,
+    clickstream,
+    feature_datasets,
+    feature_rows,
+    search_queries,
+    users,
+)
 
 END = datetime(2026, 11, 20, 12, 0, 0)
 
@@ -77,3 +84,49 @@ def load_population(engine, population: Dict[str, Iterable[dict]]) -> None:
     }
     for name, rows in population.items():
         insert_frame(engine, tables[name], list(rows))
+
+
+def tier_users(n_per_tier: int = 30) -> List[dict]:
+    """users rows for tiered_population: device, plan and country by a fixed pattern."""
+    return [
+        {
+            "user_id": f"{p}{i:03d}",
+            "device": "iOS" if i % 3 else "Android",
+            "plan": "premium" if p == "h" else "free",
+            "country": "BR" if i % 2 else "US",
+            "file_id": 2,
+        }
+        for p in "lmh"
+        for i in range(n_per_tier)
+    ]
+
+
+def seed_tiers(engine, n_per_tier: int = 30):
+    """A complete run over three clear tiers and a users table; returns the BuildResult."""
+    from segmentation.build import build_segments
+    from segmentation.clustering import ClusterSettings
+
+    load_population(engine, tiered_population(n_per_tier))
+    insert_frame(engine, users, tier_users(n_per_tier))
+    return build_segments(engine, ClusterSettings(n_init=3, stability_runs=1))
+
+
+def insert_feature_table(engine, name: str, rows: Dict[str, dict], lower=(), file_name="generated"):
+    """A per-user feature table as ingest-features would store it: {user_id: {feature: value}}."""
+    features = list(next(iter(rows.values())))
+    with begin(engine) as conn:
+        dataset_id = conn.execute(
+            feature_datasets.insert().values(
+                name=name,
+                file_name=file_name,
+                sha256="0" * 64,
+                id_column="id",
+                features=[{"name": f, "lower_is_better": f in lower} for f in features],
+                n_users=len(rows),
+                loaded_at=datetime(2026, 11, 1),
+            )
+        ).inserted_primary_key[0]
+        frame = pd.DataFrame(
+            {"dataset_id": dataset_id, "user_id": list(rows), "features": list(rows.values())}
+        )
+        bulk_insert(conn, feature_rows, frame)

@@ -103,30 +103,12 @@ class Assistant:
 def seed(url: str) -> None:
     """A complete run over three clear tiers (30 users each) and a users table."""
     from segmentation import db
-    from segmentation.build import build_segments
-    from segmentation.clustering import ClusterSettings
-    from segmentation.schema import ensure_schema, users
-    from tests.factories import insert_frame, load_population, tiered_population
+    from segmentation.schema import ensure_schema
+    from tests.factories import seed_tiers
 
     engine = db.get_engine(url)
     ensure_schema(engine)
-    load_population(engine, tiered_population(30))
-    insert_frame(
-        engine,
-        users,
-        [
-            {
-                "user_id": f"{p}{i:03d}",
-                "device": "iOS" if i % 3 else "Android",
-                "plan": "premium" if p == "h" else "free",
-                "country": "BR" if i % 2 else "US",
-                "file_id": 2,
-            }
-            for p in "lmh"
-            for i in range(30)
-        ],
-    )
-    build_segments(engine, ClusterSettings(n_init=3, stability_runs=1))
+    seed_tiers(engine)
     engine.dispose()
 
 

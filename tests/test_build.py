@@ -1,6 +1,5 @@
 """Building segments: names follow engagement, runs are all-or-nothing and reproducible."""
 
-from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -8,16 +7,13 @@ from sqlalchemy import func, select
 
 from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
-from segmentation.db import begin
 from segmentation.errors import ConfigError, NoDataError
 from segmentation.schema import (
-    feature_datasets,
-    feature_rows,
     segment_profiles,
     segmentation_runs,
     user_segments,
 )
-from tests.factories import load_population, tiered_population
+from tests.factories import insert_feature_table, load_population, tiered_population
 
 FAST = dict(n_init=3, stability_runs=2)
 
@@ -103,31 +99,12 @@ def test_failed_build_leaves_previous_run_current(engine):
     assert counts == {good.run_id: 30}
 
 
-def _feature_table(engine, rows, lower=()):
-    with begin(engine) as conn:
-        dataset_id = conn.execute(
-            feature_datasets.insert().values(
-                name="app",
-                file_name="app.csv",
-                sha256="0" * 64,
-                id_column="id",
-                features=[{"name": n, "lower_is_better": n in lower} for n in rows[0][1]],
-                n_users=len(rows),
-                loaded_at=datetime(2026, 11, 1),
-            )
-        ).inserted_primary_key[0]
-        conn.execute(
-            feature_rows.insert(),
-            [{"dataset_id": dataset_id, "user_id": u, "features": f} for u, f in rows],
-        )
-
-
 def test_feature_table_with_lower_is_better(engine):
-    rows = []
+    rows = {}
     for i in range(20):
-        rows.append((f"a{i}", {"minutes": 5.0 + i % 3, "days_since_login": 30.0 + i % 4}))
-        rows.append((f"b{i}", {"minutes": 60.0 + i % 3, "days_since_login": 1.0 + i % 2}))
-    _feature_table(engine, rows, lower=("days_since_login",))
+        rows[f"a{i}"] = {"minutes": 5.0 + i % 3, "days_since_login": 30.0 + i % 4}
+        rows[f"b{i}"] = {"minutes": 60.0 + i % 3, "days_since_login": 1.0 + i % 2}
+    insert_feature_table(engine, "app", rows, lower=("days_since_login",), file_name="app.csv")
     result = build_segments(engine, ClusterSettings(k=2, **FAST), source="features:app")
     segments = assignments(engine, result.run_id)
     assert {segments[f"a{i}"] for i in range(20)} == {"Low Engagement"}

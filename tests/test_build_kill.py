@@ -5,19 +5,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 
 from segmentation.build import build_segments
-from segmentation.bulk import bulk_insert
 from segmentation.clustering import ClusterSettings
 from segmentation.config import PROJECT_DIR
-from segmentation.db import begin
 from segmentation.queries import SegmentQueries
-from segmentation.schema import feature_datasets, feature_rows, segmentation_runs, user_segments
+from segmentation.schema import segmentation_runs, user_segments
+from tests.factories import insert_feature_table
 
 USERS = 100_000
 
@@ -25,29 +22,10 @@ USERS = 100_000
 def _big_feature_table(engine) -> None:
     rng = np.random.RandomState(0)
     minutes, visits = rng.lognormal(3, 1, USERS), rng.poisson(5, USERS).astype(float)
-    with begin(engine) as conn:
-        dataset_id = conn.execute(
-            feature_datasets.insert().values(
-                name="big",
-                file_name="generated",
-                sha256="0" * 64,
-                id_column="id",
-                features=[
-                    {"name": "minutes", "lower_is_better": False},
-                    {"name": "visits", "lower_is_better": False},
-                ],
-                n_users=USERS,
-                loaded_at=datetime(2026, 11, 1),
-            )
-        ).inserted_primary_key[0]
-        frame = pd.DataFrame(
-            {
-                "dataset_id": dataset_id,
-                "user_id": [f"u{i:06d}" for i in range(USERS)],
-                "features": [{"minutes": m, "visits": v} for m, v in zip(minutes, visits)],
-            }
-        )
-        bulk_insert(conn, feature_rows, frame)
+    rows = {
+        f"u{i:06d}": {"minutes": m, "visits": v} for i, (m, v) in enumerate(zip(minutes, visits))
+    }
+    insert_feature_table(engine, "big", rows)
 
 
 def test_kill_mid_write_keeps_previous_run(engine, db_url):
