@@ -239,3 +239,15 @@ def current_sizes(assistant: Assistant) -> Dict[str, Any]:
         "segments": {r.segment: (int(r.size), float(r.share)) for r in rows},
         "total": sum(int(r.size) for r in rows),
     }
+
+
+SEGMENTS = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
+
+
+def size_text(db: Dict[str, Any], segment: str) -> str:
+    """The size answer in mrkdwn, built from `current_sizes` (the tables, not the app)."""
+    size, share = db["segments"][segment]
+    return (
+        f"*{segment}* has *{size:,} users*, {share * 100:.1f}% of all {db['total']:,} users.\n"
+        f"_From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC._"
+    )

@@ -14,19 +14,16 @@ from typing import Dict, List, Optional
 import pytest
 
 from tests.fake_slack import BOT_ID, BOT_USER_ID, new_ts, unique
-from tests.servers import ARTIFACTS, TEST_TOKEN, current_sizes, start_rasa
+from tests.servers import (
+    ARTIFACTS,
+    SEGMENTS,
+    TEST_TOKEN,
+    current_sizes,
+    size_text,
+    start_rasa,
+)
 
 GRACE_SECONDS = 4.0
-SEGMENTS = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
-
-
-def size_text(db: Dict, segment: str) -> str:
-    """The size answer, built from an independent query of the tables."""
-    size, share = db["segments"][segment]
-    return (
-        f"*{segment}* has *{size:,} users*, {share * 100:.1f}% of all {db['total']:,} users.\n"
-        f"_From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC._"
-    )
 
 
 def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]:

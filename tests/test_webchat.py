@@ -11,7 +11,7 @@ from typing import Dict, List
 import pytest
 import requests
 
-from tests.servers import ARTIFACTS, current_sizes
+from tests.servers import ARTIFACTS, SEGMENTS, current_sizes, size_text
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -28,16 +28,11 @@ SHOTS = ARTIFACTS / "webchat"
 DESKTOP = {"width": 1100, "height": 800}
 PHONE = {"width": 390, "height": 844}
 ANSWER_TIMEOUT_MS = 90_000
-SEGMENTS = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
 
 
 def size_answer(db: Dict, segment: str) -> str:
-    """The size answer as the page shows it (mrkdwn rendered), from the tables."""
-    size, share = db["segments"][segment]
-    return (
-        f"{segment} has {size:,} users, {share * 100:.1f}% of all {db['total']:,} users.\n"
-        f"From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC."
-    )
+    """The size answer as the page shows it: the mrkdwn answer with its markup rendered."""
+    return size_text(db, segment).replace("*", "").replace("_From", "From").rstrip("_")
 
 
 @pytest.fixture(scope="module")
