@@ -71,4 +71,7 @@ def ensure_model(project: Path = PROJECT_DIR, quiet: bool = False) -> Path:
         )
         if result.returncode != 0 or not target.exists():
             raise RuntimeError(f"rasa train failed:\n{result.stderr[-4000:]}")
+        for old in models_dir(project).glob(f"{MODEL_PREFIX}*.tar.gz"):
+            if old != target:  # models of older training data are never used again
+                old.unlink()
         return target

@@ -10,14 +10,8 @@ import pytest
 import yaml
 
 from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
-from bot.slack import (
-    SeenCache,
-    SegmentSlackInput,
-    chart_file,
-    chart_title,
-    slack_escape,
-    split_message,
-)
+from bot.slack import SeenCache, SegmentSlackInput
+from bot.slack_output import chart_file, chart_title, slack_escape, split_message
 from bot.webchat import chart_path, run_summary
 from segmentation.errors import DatabaseUnavailable, NoDataError
 
