@@ -20,7 +20,20 @@ from segmentation.schema import ensure_schema, metadata
 # The running assistant (`assistant` fixture) for end-to-end tests.
 pytest_plugins = ("tests.servers",)
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The real data sets: $SHARED_DATA_DIR, else ../shared/data beside the clone, else this
+# machine's /work/shared/data (for clones made elsewhere, as CI does).
+SHARED_DATA = next(
+    (
+        Path(p)
+        for p in (
+            os.environ.get("SHARED_DATA_DIR", ""),
+            Path(__file__).resolve().parents[2] / "shared" / "data",
+            "/work/shared/data",
+        )
+        if p and Path(p).is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+)
 MARIADB_SERVER = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
 BACKENDS = ("sqlite", "mariadb")
 
