@@ -1,8 +1,9 @@
 """Chat latency over the REST webhook, training time and server start-up. Prints figures only.
 
 Measured in one run, on loopback:
-- p50/p95 round trip and messages/s for 1 and 8 concurrent conversations, at 1,000 and at
-  1,000,000 users (our assistant: Rasa server + action server + MariaDB);
+- p50/p95 round trip and messages/s for 1 and 8 concurrent clients (each a series of
+  7-message conversations), at 1,000 and at 1,000,000 users (our assistant: Rasa server, action
+  server, MariaDB for the segments and Rasa's SQL tracker store);
 - the same single-stream figures for a stock `rasa init` assistant (no custom actions);
 - user lookups at 1M against 1k; `rasa train` time; seconds until each server is ready.
 
@@ -52,7 +53,7 @@ QUESTIONS = (
     "top 10 highly engaged users",
     "when were the segments last updated?",
 )
-STOCK_QUESTIONS = ("hello", "I am sad", "yes", "are you a bot?", "goodbye", "great", "no")
+STOCK_QUESTIONS = ("hello", "I am sad", "yes", "are you a bot?", "goodbye", "great", "hi")
 
 
 def prepared_database(users: int) -> str:
@@ -85,9 +86,16 @@ def round_trip(base: str, sender: str, message: str) -> float:
     return time.perf_counter() - started
 
 
+CONVERSATION = 7  # messages per conversation (one sender), then a new person starts
+
+
 def stream(base: str, messages: Sequence[str]) -> List[float]:
-    sender = uuid.uuid4().hex
-    return [round_trip(base, sender, message) for message in messages]
+    """One client sending `messages` in order, as conversations of CONVERSATION messages."""
+    latencies = []
+    for start in range(0, len(messages), CONVERSATION):
+        sender = uuid.uuid4().hex
+        latencies += [round_trip(base, sender, m) for m in messages[start : start + CONVERSATION]]
+    return latencies
 
 
 def load_figures(base: str, messages: Sequence[str], streams: int) -> Dict[str, float]:
@@ -166,6 +174,7 @@ def measure_stock(repeats: int) -> Dict[str, object]:
             ],
             rasa_env(),
             folder / "logs",
+            cwd=folder,  # the stock project's own (empty) endpoints
         )
         try:
             ready = wait_until_ready(f"http://127.0.0.1:{port}/status", server, 300)
@@ -205,8 +214,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     model = ensure_model(quiet=True)
-    ours = [measure_ours(int(n), model, args.repeats) for n in args.sizes.split(",")]
     stock = measure_stock(args.repeats)
+    ours = [measure_ours(int(n), model, args.repeats) for n in args.sizes.split(",")]
     rows = []
     for result in ours:
         for label, key in (

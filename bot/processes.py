@@ -52,14 +52,21 @@ PR_SET_PDEATHSIG = 1
 class ManagedProcess:
     """A child process in its own process group, with its output in a log file."""
 
-    def __init__(self, name: str, command: List[str], env: Dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: List[str],
+        env: Dict[str, str],
+        log_dir: Path,
+        cwd: Path = PROJECT_DIR,
+    ) -> None:
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             command,
-            cwd=PROJECT_DIR,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
