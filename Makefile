@@ -47,7 +47,9 @@ test: venv browser lint
 	$(PY) -m pytest
 
 bench: venv
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_ingest.py --users 1000000
+	$(PY) bench/bench_build.py
+	$(PY) bench/bench_chat.py
 
 clean:
 	rm -rf var models results test-artifacts .pytest_cache .ruff_cache
