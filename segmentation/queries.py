@@ -14,7 +14,6 @@ import numpy as np
 from sqlalchemy import desc, func, select
 from sqlalchemy.engine import Connection
 
-from segmentation import db
 from segmentation.clustering import STANDARD_NAMES, SegmentModel
 from segmentation.errors import NoDataError
 from segmentation.results import (
@@ -109,8 +108,8 @@ class SegmentQueries(RunQueries):
 
     def overview(self) -> Overview:
         """Every segment's size, share and averages, with the overall averages."""
-        run = self.current_run()
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            run = self.current_run()
             segments = self._summaries(conn, run)
             overall = self._overall(conn, run)
         return Overview(run, sum(s.size for s in segments), segments, overall)
@@ -190,9 +189,9 @@ class SegmentQueries(RunQueries):
         """A user's segment, their features against the segment average, the distance to each
         centre (the "why"), and their segment in the previous run."""
         user_id = str(user_id).strip()
-        run = self.current_run()
-        previous = self.previous_run(run)
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            run = self.current_run()
+            previous = self.previous_run(run)
             row = self._user_row(conn, run.id, user_id)
             if row is None:
                 raise UnknownUser(f"user {user_id} is not in {run.label} ({run.n_users:,} users)")
@@ -222,8 +221,8 @@ class SegmentQueries(RunQueries):
 
     def sample_scaled_users(self, size: int = 5000) -> Tuple[np.ndarray, List[str]]:
         """A random sample of the current run's users in the clustering space, with segments."""
-        run = self.current_run()
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            run = self.current_run()
             model = self._model(conn, run)
             rows = conn.execute(
                 select(user_segments.c.features, user_segments.c.segment)
@@ -238,16 +237,16 @@ class SegmentQueries(RunQueries):
         self, name: str, limit: int = 10, offset: int = 0, order: str = "most"
     ) -> Members:
         """A page of a segment's users, most (or least) engaged first, with the total count."""
-        run = self.current_run()
-        segment = self.resolve_segment(run, name)
         limit = max(1, min(int(limit), MAX_PAGE))
         offset = max(0, int(offset))
         score = user_segments.c.score
         ordering = (desc(score), desc(user_segments.c.user_id))
         if order == "least":
             ordering = (score, user_segments.c.user_id)
-        where = (user_segments.c.run_id == run.id, user_segments.c.segment == segment)
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            run = self.current_run()
+            segment = self.resolve_segment(run, name)
+            where = (user_segments.c.run_id == run.id, user_segments.c.segment == segment)
             total = conn.execute(
                 select(segment_profiles.c.size).where(
                     segment_profiles.c.run_id == run.id, segment_profiles.c.segment == segment
@@ -267,11 +266,11 @@ class SegmentQueries(RunQueries):
         """A segment's users counted by country, device or plan (from the users table)."""
         if dimension not in DIMENSIONS:
             raise NoDataError(f"cannot break down by '{dimension}': use {', '.join(DIMENSIONS)}")
-        run = self.current_run()
-        segment = self.resolve_segment(run, name)
         column = users.c[dimension]
         label = func.coalesce(column, "unknown")
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            run = self.current_run()
+            segment = self.resolve_segment(run, name)
             if conn.execute(select(func.count()).select_from(users)).scalar_one() == 0:
                 raise NoDataError(
                     "no users table is loaded, so there is no country, device or plan to break "
@@ -299,7 +298,7 @@ class SegmentQueries(RunQueries):
         """The distinct values of a users-table column (for matching "iOS", "premium"...)."""
         if dimension not in DIMENSIONS:
             return []
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
             column = users.c[dimension]
             return [
                 v

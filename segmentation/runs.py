@@ -6,7 +6,9 @@ run queries; `segmentation.queries.SegmentQueries` adds the segment and user que
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+import contextlib
+import threading
+from typing import Dict, Iterator, List, Optional
 
 from sqlalchemy import desc, func, select
 from sqlalchemy.engine import Connection, Engine
@@ -46,6 +48,7 @@ class RunQueries:
         self._url = url
         self._engine = engine
         self._schema_ready = False
+        self._local = threading.local()
 
     @property
     def engine(self) -> Engine:
@@ -57,6 +60,21 @@ class RunQueries:
             self._schema_ready = True
         return self._engine
 
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One connection (and one consistent snapshot) for a whole answer: calls nested inside
+        it, such as current_run(), reuse it instead of checking out another."""
+        open_conn = getattr(self._local, "conn", None)
+        if open_conn is not None:
+            yield open_conn
+            return
+        with db.connect(self.engine) as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
     # --- runs -----------------------------------------------------------------------------
     def _complete_runs(self, conn: Connection, before: Optional[int] = None, limit: int = 1):
         query = select(segmentation_runs).where(segmentation_runs.c.status == "complete")
@@ -66,7 +84,7 @@ class RunQueries:
 
     def current_run(self) -> RunInfo:
         """The newest complete run."""
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
             rows = self._complete_runs(conn)
         if not rows:
             raise NoDataError(NO_RUN_HELP)
@@ -76,7 +94,7 @@ class RunQueries:
         """Run `run_id` if complete, else the current run."""
         if run_id is None:
             return self.current_run()
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
             row = conn.execute(
                 select(segmentation_runs).where(
                     segmentation_runs.c.id == run_id, segmentation_runs.c.status == "complete"
@@ -88,26 +106,27 @@ class RunQueries:
 
     def previous_run(self, run: RunInfo) -> Optional[RunInfo]:
         """The complete run before `run`, if any."""
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
             rows = self._complete_runs(conn, before=run.id)
         return _run_info(rows[0]) if rows else None
 
     def runs(self, limit: int = 20) -> List[RunInfo]:
         """Complete runs, newest first."""
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
             return [_run_info(row) for row in self._complete_runs(conn, limit=limit)]
 
     # --- change over time -------------------------------------------------------------------
     def migration(self, from_run: Optional[int] = None, to_run: Optional[int] = None) -> Migration:
         """Users per (segment before, segment after) between two runs (default: the last two)."""
-        target = self.run(to_run)
-        source = self.run(from_run) if from_run is not None else self.previous_run(target)
-        if source is None:
-            raise NoDataError(
-                f"{target.label} is the only run so far: there is nothing to compare it with yet"
-            )
-        before, after = user_segments.alias("before"), user_segments.alias("after")
-        with db.connect(self.engine) as conn:
+        with self.connection() as conn:
+            target = self.run(to_run)
+            source = self.run(from_run) if from_run is not None else self.previous_run(target)
+            if source is None:
+                raise NoDataError(
+                    f"{target.label} is the only run so far: there is nothing to compare it with "
+                    "yet"
+                )
+            before, after = user_segments.alias("before"), user_segments.alias("after")
             pairs = conn.execute(
                 select(before.c.segment, after.c.segment, func.count())
                 .select_from(

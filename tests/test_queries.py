@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
@@ -89,6 +89,27 @@ def test_user_lookup_explains_with_distances(built):
     assert user.previous_segment is None and not user.moved
     with pytest.raises(UnknownUser, match="user nobody is not in run #"):
         queries.user_segment("nobody")
+
+
+def test_each_answer_reads_through_one_connection(built, engine):
+    """The run and the numbers of an answer come from one checkout (one snapshot)."""
+    queries, _ = built
+    queries.overview()  # the first use also checks the schema
+    checkouts = []
+    listener = lambda *args: checkouts.append(args)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        for ask in (
+            lambda: queries.user_segment("h005"),
+            lambda: queries.segment_profile("low"),
+            lambda: queries.top_members("high", limit=3),
+            lambda: queries.breakdown("high", "device"),
+        ):
+            checkouts.clear()
+            ask()
+            assert len(checkouts) == 1
+    finally:
+        event.remove(engine, "checkout", listener)
 
 
 def test_members_are_paged_and_ordered(built, engine):
