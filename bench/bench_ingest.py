@@ -155,7 +155,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     headers = ["table", "rows", "MB", "seconds", "rows/s", "client CPU", "server CPU", "peak RSS"]
     print_table(headers, rows)
     load = os.getloadavg()[0]
-    print(f"load average {load:.1f} on {os.cpu_count()} cores (higher than the cores: contention)")
+    cores = os.cpu_count()
+    verdict = "other work competed" if load > cores else "no contention"
+    print(f"load average {load:.1f} on {cores} cores ({verdict})")
     return 0
 
 
