@@ -59,7 +59,9 @@ def ensure_model(project: Path = PROJECT_DIR, quiet: bool = False) -> Path:
         if target.exists():
             return target
         if not quiet:
-            print("Training the assistant (about 2 minutes; only when its data changed)...")
+            print(
+                "Training the assistant (about a minute and a half; only when its data changed)..."
+            )
         command = train_command(models_dir(project), target.name[: -len(".tar.gz")])
         result = subprocess.run(
             command,

@@ -7,6 +7,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 
 from segmentation.bulk import bulk_insert
 from segmentation.db import begin
@@ -16,6 +17,8 @@ from segmentation.schema import (
     feature_datasets,
     feature_rows,
     search_queries,
+    segmentation_runs,
+    user_segments,
     users,
 )
 
@@ -130,3 +133,15 @@ def insert_feature_table(engine, name: str, rows: Dict[str, dict], lower=(), fil
             {"dataset_id": dataset_id, "user_id": list(rows), "features": list(rows.values())}
         )
         bulk_insert(conn, feature_rows, frame)
+
+
+def runs_and_row_counts(engine):
+    """Every segmentation run (oldest first) and the user_segments rows stored per run id."""
+    with engine.connect() as conn:
+        runs = conn.execute(select(segmentation_runs).order_by(segmentation_runs.c.id)).all()
+        counts = dict(
+            conn.execute(
+                select(user_segments.c.run_id, func.count()).group_by(user_segments.c.run_id)
+            ).all()
+        )
+    return runs, counts

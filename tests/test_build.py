@@ -3,7 +3,7 @@
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
@@ -13,7 +13,12 @@ from segmentation.schema import (
     segmentation_runs,
     user_segments,
 )
-from tests.factories import insert_feature_table, load_population, tiered_population
+from tests.factories import (
+    insert_feature_table,
+    load_population,
+    runs_and_row_counts,
+    tiered_population,
+)
 
 FAST = dict(n_init=3, stability_runs=2)
 
@@ -87,13 +92,7 @@ def test_failed_build_leaves_previous_run_current(engine):
     good = build_segments(engine, ClusterSettings(**FAST))
     with pytest.raises(NoDataError, match="need at least k=200"):
         build_segments(engine, ClusterSettings(k=200, n_init=1))
-    with engine.connect() as conn:
-        runs = conn.execute(select(segmentation_runs).order_by(segmentation_runs.c.id)).all()
-        counts = dict(
-            conn.execute(
-                select(user_segments.c.run_id, func.count()).group_by(user_segments.c.run_id)
-            ).all()
-        )
+    runs, counts = runs_and_row_counts(engine)
     assert [r.status for r in runs] == ["complete", "failed"]
     assert "need at least" in runs[1].error
     assert counts == {good.run_id: 30}

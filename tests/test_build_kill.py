@@ -7,14 +7,14 @@ import sys
 import time
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
 from segmentation.config import PROJECT_DIR
 from segmentation.queries import SegmentQueries
-from segmentation.schema import segmentation_runs, user_segments
-from tests.factories import insert_feature_table
+from segmentation.schema import segmentation_runs
+from tests.factories import insert_feature_table, runs_and_row_counts
 
 USERS = 100_000
 
@@ -62,13 +62,7 @@ def test_kill_mid_write_keeps_previous_run(engine, db_url):
     time.sleep(0.5)  # inside the write transaction
     build.send_signal(signal.SIGKILL)
     assert build.wait() == -signal.SIGKILL
-    with engine.connect() as conn:
-        runs = conn.execute(select(segmentation_runs).order_by(segmentation_runs.c.id)).all()
-        counts = dict(
-            conn.execute(
-                select(user_segments.c.run_id, func.count()).group_by(user_segments.c.run_id)
-            ).all()
-        )
+    runs, counts = runs_and_row_counts(engine)
     assert [r.status for r in runs] == ["complete", "running"], "killed too late: it finished"
     assert counts == {previous.run_id: USERS}  # nothing of the killed run is visible
     overview = SegmentQueries(engine=engine).overview()

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+import playwright.sync_api as playwright_api
 import pytest
 import requests
 
 from tests.servers import ARTIFACTS, SEGMENTS, current_sizes, size_text
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
