@@ -31,3 +31,10 @@ def charts_dir() -> Path:
     path = Path(os.environ.get("SI_CHARTS_DIR", runtime_dir() / "charts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def aggregate_tmp_table_bytes() -> int:
+    """Session limit for MySQL's in-memory temporary tables while features are aggregated
+    (`SI_AGGREGATE_TMP_TABLE_MB`, default 1024; 0 keeps the server's setting). A GROUP BY over
+    a million users outgrows the 16 MB default and spills to disk, several times slower."""
+    return int(float(os.environ.get("SI_AGGREGATE_TMP_TABLE_MB", "1024")) * 2**20)

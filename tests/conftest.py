@@ -101,6 +101,14 @@ def engine(db_url):
 
 
 @pytest.fixture
+def mariadb_engine(mariadb_database):
+    """An engine on the MariaDB test database, every table empty (MariaDB-only behaviour)."""
+    _empty_tables(mariadb_database)
+    yield db.get_engine(mariadb_database)
+    db.dispose_engines()
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """The real data sets in ../shared/data (never copied into the repo)."""
     if not SHARED_DATA.is_dir():

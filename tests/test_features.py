@@ -2,8 +2,10 @@
 
 import pytest
 
-from segmentation.errors import ConfigError, NoDataError
+from segmentation import features
+from segmentation.errors import ConfigError, NoDataError, SegmentationError
 from segmentation.features import aggregate_event_features
+from segmentation.ingest import ingest_csv
 from segmentation.schema import article_views, clickstream, search_queries
 from tests.factories import click, insert_frame, search, view
 
@@ -43,3 +45,23 @@ def test_no_events_is_a_clear_error(engine):
 def test_unknown_feature_is_rejected(engine):
     with pytest.raises(ConfigError, match="unknown feature"):
         aggregate_event_features(engine, ["clicks", "likes"])
+
+
+def test_a_load_during_the_parallel_read_stops_the_build(mariadb_engine, monkeypatch, tmp_path):
+    """MariaDB reads the sources on two connections; a load landing meanwhile is refused."""
+    engine = mariadb_engine
+    insert_frame(engine, clickstream, [click("u1", 1.0, "/a", 10)])
+    late = tmp_path / "late.csv"
+    late.write_text("user_id,timestamp,query\nu9,2026-11-20 10:00:00,shoes\n")
+    read_source = features._read_source
+
+    def read_while_a_file_lands(engine_, make_query):
+        if make_query is features._searches_query:
+            ingest_csv(engine_, late, "search_queries")
+        return read_source(engine_, make_query)
+
+    monkeypatch.setattr(features, "_read_source", read_while_a_file_lands)
+    with pytest.raises(SegmentationError, match="events were loaded while the features"):
+        aggregate_event_features(engine)
+    monkeypatch.undo()
+    assert "u9" in aggregate_event_features(engine).frame.index  # a new build sees it
