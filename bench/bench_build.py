@@ -62,11 +62,7 @@ def group_by_scan(url: str) -> float:
     engine = create_engine(url, future=True)
     started = time.perf_counter()
     with engine.connect() as conn:
-        limit = aggregate_tmp_table_bytes()
-        if limit > 0:
-            conn.exec_driver_sql(
-                "SET SESSION tmp_table_size = %s, max_heap_table_size = %s", (limit, limit)
-            )
+        db.use_memory_temp_tables(conn, aggregate_tmp_table_bytes())
         for table in EVENT_TABLES:
             conn.execute(text(f"SELECT user_id, COUNT(*) FROM {table} GROUP BY user_id")).fetchall()
     engine.dispose()

@@ -125,17 +125,15 @@ def interleaved_figures(
 ) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Single-stream figures for both assistants, one conversation of each in turn, so that
     both see the same machine (frequency, other load) and the ratio is fair."""
-    spent = {"ours": [0.0, []], "stock": [0.0, []]}
+    ours_latencies: List[float] = []
+    stock_latencies: List[float] = []
     for _ in range(repeats):
-        for label, base, questions in (
-            ("ours", ours, QUESTIONS),
-            ("stock", stock, STOCK_QUESTIONS),
-        ):
-            started = time.perf_counter()
-            spent[label][1].extend(stream(base, questions))
-            spent[label][0] += time.perf_counter() - started
-    return figures(spent["ours"][1], spent["ours"][0]), figures(
-        spent["stock"][1], spent["stock"][0]
+        ours_latencies += stream(ours, QUESTIONS)
+        stock_latencies += stream(stock, STOCK_QUESTIONS)
+    # Each client waits for every answer, so its busy time is the sum of its round trips.
+    return (
+        figures(ours_latencies, sum(ours_latencies)),
+        figures(stock_latencies, sum(stock_latencies)),
     )
 
 

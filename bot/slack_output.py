@@ -18,6 +18,9 @@ from rasa.core.channels.slack import SlackBot
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from segmentation.charts import saved_chart, slug
+from segmentation.clustering import STANDARD_NAMES
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -27,7 +30,6 @@ MAX_SECTION_CHARS = 3000
 MAX_BUTTONS = 25
 MAX_BUTTON_TITLE = 75
 MAX_BUTTON_VALUE = 2000
-CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 
 
 def api_base_url(value: Optional[str]) -> str:
@@ -69,28 +71,18 @@ def split_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> List[str]:
 
 def chart_file(image: str, folder: Optional[Path] = None) -> Optional[Path]:
     """The chart PNG behind one of our image URLs (or plain paths), if it exists."""
-    from segmentation.config import charts_dir
-
     path = urlparse(image).path if "://" in image else image
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    if not CHART_NAME.match(name):
-        return None
-    folder = (folder or charts_dir()).resolve()
-    candidate = (folder / name).resolve()
-    if candidate.parent != folder or not candidate.is_file():
-        return None
-    return candidate
+    return saved_chart(path.replace("\\", "/").rsplit("/", 1)[-1], folder)
 
 
 def chart_title(path: Path) -> str:
     """A readable title from the chart's file name (run3-compare-low-engagement-highly-engaged
     -> "Low Engagement vs Highly Engaged")."""
-    names = ("Low Engagement", "Moderate Engagement", "Highly Engaged")
-    by_slug = {re.sub(r"[^a-z0-9]+", "-", n.lower()): n for n in names}
+    by_slug = {slug(n): n for n in STANDARD_NAMES[3]}
     stem = re.sub(r"^run\d+-", "", path.stem)
 
-    def name(slug: str) -> str:
-        return by_slug.get(slug) or slug.replace("-", " ").capitalize()
+    def name(part: str) -> str:
+        return by_slug.get(part) or part.replace("-", " ").capitalize()
 
     if stem == "sizes":
         return "Segment sizes"
@@ -98,9 +90,9 @@ def chart_title(path: Path) -> str:
         return f"{name(stem[len('profile-'):])} against the average user"
     if stem.startswith("compare-"):
         rest = stem[len("compare-") :]
-        for slug in by_slug:
-            if rest.startswith(slug + "-"):
-                return f"{name(slug)} vs {name(rest[len(slug) + 1:])}"
+        for known in by_slug:
+            if rest.startswith(known + "-"):
+                return f"{name(known)} vs {name(rest[len(known) + 1:])}"
         return f"Comparison: {rest.replace('-', ' ')}"
     return stem.replace("-", " ").capitalize() or "Chart"
 

@@ -18,13 +18,15 @@ import re
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, Text, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from segmentation.charts import saved_chart
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,6 @@ STATIC_FILES = {
     "webchat.css": "text/css; charset=utf-8",
     "webchat.js": "text/javascript; charset=utf-8",
 }
-CHART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_MESSAGE_CHARS = 2000
 
@@ -95,19 +96,6 @@ def run_summary(source=None) -> Tuple[int, Dict[str, Any]]:
     }
 
 
-def chart_path(name: str, folder: Optional[Path] = None) -> Optional[Path]:
-    """The chart file called `name` inside the charts folder, or None (never outside it)."""
-    from segmentation.config import charts_dir
-
-    if not CHART_NAME.match(name):
-        return None
-    folder = (folder or charts_dir()).resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file():
-        return None
-    return path
-
-
 def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status, headers=SECURITY_HEADERS)
 
@@ -161,7 +149,7 @@ class WebChatInput(RestInput):
 
         @webchat.route("/charts/<name:str>", methods=["GET"])
         async def chart(request: Request, name: str) -> HTTPResponse:
-            path = chart_path(name)
+            path = saved_chart(name)
             if path is None:
                 return _error(HTTPStatus.NOT_FOUND, "no such chart")
             return await response.file(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence
@@ -23,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from segmentation.bulk import bulk_insert
 from segmentation.clustering import Clustering, ClusterSettings, fit_segments
-from segmentation.db import begin, is_mysql
+from segmentation.db import begin
 from segmentation.errors import SegmentationError
 from segmentation.features import FeatureFrame, aggregate_event_features, load_dataset_features
 from segmentation.progress import progress
@@ -144,31 +143,15 @@ def _user_rows(
     )
 
 
-def _insert_chunk(conn, chunk: pd.DataFrame) -> int:
-    bulk_insert(conn, user_segments, chunk)
-    return len(chunk)
-
-
 def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: Clustering) -> None:
     total = len(features.frame)
     print(f"Writing run #{run_id}: {total:,} users", file=sys.stderr, flush=True)
-    overlap = is_mysql(engine)  # SQLite connections stay in their own thread
-    with begin(engine) as conn, ThreadPoolExecutor(max_workers=1) as writer:
-        # On MySQL the next chunk is built while the server loads this one (same connection
-        # and transaction, one statement at a time).
-        pending: Optional[Future] = None
+    with begin(engine) as conn:
         with progress(total=total, desc="write user_segments", unit="users") as bar:
             for start in range(0, total, WRITE_CHUNK_ROWS):
                 chunk = _user_rows(run_id, features, clustering, start, start + WRITE_CHUNK_ROWS)
-                if pending is not None:
-                    bar.update(pending.result())
-                    pending = None
-                if overlap:
-                    pending = writer.submit(_insert_chunk, conn, chunk)
-                else:
-                    bar.update(_insert_chunk(conn, chunk))
-            if pending is not None:
-                bar.update(pending.result())
+                bulk_insert(conn, user_segments, chunk)
+                bar.update(len(chunk))
         conn.execute(segment_profiles.insert(), profile_rows(run_id, features, clustering))
         done = conn.execute(
             update(segmentation_runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 with warnings.catch_warnings():  # matplotlib 3.5 + pyparsing 3 warn on import
     warnings.simplefilter("ignore")
@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # matplotlib 3.5 + pyparsing 3 warn on import
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
+from segmentation.config import charts_dir  # noqa: E402
 from segmentation.results import (
     FeatureComparison,
     Overview,
@@ -135,6 +136,21 @@ def pca_chart(
     axis.legend(markerscale=3, fontsize=8)
     axis.set_title(title, fontsize=10)
     return save_figure(figure, path)
+
+
+CHART_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
+
+
+def saved_chart(name: str, folder: Optional[Path] = None) -> Optional[Path]:
+    """The chart file called `name` in the charts folder, or None (never outside it, never a
+    symlink out of it, only PNGs)."""
+    if not CHART_FILE_NAME.match(name):
+        return None
+    folder = (folder or charts_dir()).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        return None
+    return path
 
 
 def chart_for(result, folder: Path) -> Path:

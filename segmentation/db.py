@@ -31,6 +31,16 @@ def is_mysql(engine_or_conn) -> bool:
     return engine_or_conn.dialect.name in ("mysql", "mariadb")
 
 
+def use_memory_temp_tables(conn: Connection, limit_bytes: int) -> None:
+    """Give this MySQL session's GROUP BYs `limit_bytes` of in-memory temporary tables
+    (a session setting; 0 keeps the server's)."""
+    if limit_bytes > 0 and is_mysql(conn):
+        conn.exec_driver_sql(
+            "SET SESSION tmp_table_size = %s, max_heap_table_size = %s",
+            (limit_bytes, limit_bytes),
+        )
+
+
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import Select
 
 from segmentation.config import aggregate_tmp_table_bytes
-from segmentation.db import connect, is_mysql
+from segmentation.db import connect, is_mysql, use_memory_temp_tables
 from segmentation.errors import ConfigError, NoDataError, SegmentationError
 from segmentation.schema import (
     article_views,
@@ -134,11 +134,7 @@ def _loads_marker(conn: Connection) -> tuple:
 def _read_source(engine: Engine, make_query) -> pd.DataFrame:
     """One source's GROUP BY on its own MySQL connection, temporary tables kept in memory."""
     with connect(engine) as conn:
-        limit = aggregate_tmp_table_bytes()
-        if limit > 0:
-            conn.exec_driver_sql(
-                "SET SESSION tmp_table_size = %s, max_heap_table_size = %s", (limit, limit)
-            )
+        use_memory_temp_tables(conn, aggregate_tmp_table_bytes())
         return _read_grouped(conn, make_query())
 
 

@@ -12,7 +12,8 @@ import yaml
 from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
 from bot.slack import SeenCache, SegmentSlackInput
 from bot.slack_output import chart_file, chart_title, slack_escape, split_message
-from bot.webchat import chart_path, run_summary
+from bot.webchat import run_summary
+from segmentation.charts import saved_chart
 from segmentation.errors import DatabaseUnavailable, NoDataError
 
 SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_SIGNING_SECRET": "unit-test-secret"}
@@ -113,7 +114,7 @@ def test_seen_cache_detects_replays_and_forgets_old_keys():
     assert len(cache._items) <= 3
 
 
-@pytest.mark.parametrize("lookup", [chart_path, chart_file])
+@pytest.mark.parametrize("lookup", [saved_chart, chart_file])
 def test_chart_files_never_come_from_outside_the_charts_folder(tmp_path, lookup):
     charts = tmp_path / "charts"
     charts.mkdir()
