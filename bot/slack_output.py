@@ -1,25 +1,26 @@
 """Slack output: Rasa's SlackBot answering in threads, with Block Kit buttons and chart uploads.
 
-One message per answer (mrkdwn, ``` tables intact), buttons as Block Kit with a mrkdwn
-section, and our chart images uploaded as files into the same thread
-(files.getUploadURLExternal -> upload -> completeUploadExternal, via slack_sdk's
-files_upload_v2), because Slack cannot fetch a loopback URL.
+One message per answer: the action's structured reply (the `custom` payload) as Block Kit
+sections (tables in code blocks, the run as a context line) with its mrkdwn text as the
+notification fallback; buttons as Block Kit with a mrkdwn section; charts uploaded as files
+into the same thread with the title the action gave them (files.getUploadURLExternal ->
+upload -> completeUploadExternal, via slack_sdk's files_upload_v2), because Slack cannot
+fetch a loopback URL.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
-from urllib.parse import urlparse
 
 from rasa.core.channels.slack import SlackBot
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from segmentation.charts import saved_chart, slug
-from segmentation.clustering import STANDARD_NAMES
+from segmentation.charts import saved_chart
+from segmentation.render.document import Reply
+from segmentation.render.markup import slack_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -69,34 +70,6 @@ def split_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> List[str]:
     return [part for part in parts if part.strip() and part.strip() != "```"]
 
 
-def chart_file(image: str, folder: Optional[Path] = None) -> Optional[Path]:
-    """The chart PNG behind one of our image URLs (or plain paths), if it exists."""
-    path = urlparse(image).path if "://" in image else image
-    return saved_chart(path.replace("\\", "/").rsplit("/", 1)[-1], folder)
-
-
-def chart_title(path: Path) -> str:
-    """A readable title from the chart's file name (run3-compare-low-engagement-highly-engaged
-    -> "Low Engagement vs Highly Engaged")."""
-    by_slug = {slug(n): n for n in STANDARD_NAMES[3]}
-    stem = re.sub(r"^run\d+-", "", path.stem)
-
-    def name(part: str) -> str:
-        return by_slug.get(part) or part.replace("-", " ").capitalize()
-
-    if stem == "sizes":
-        return "Segment sizes"
-    if stem.startswith("profile-"):
-        return f"{name(stem[len('profile-'):])} against the average user"
-    if stem.startswith("compare-"):
-        rest = stem[len("compare-") :]
-        for known in by_slug:
-            if rest.startswith(known + "-"):
-                return f"{name(known)} vs {name(rest[len(known) + 1:])}"
-        return f"Comparison: {rest.replace('-', ' ')}"
-    return stem.replace("-", " ").capitalize() or "Chart"
-
-
 # --- output ----------------------------------------------------------------------------------
 class SegmentSlackBot(SlackBot):
     """Rasa's Slack output channel with threads, Block Kit buttons and chart uploads."""
@@ -125,6 +98,28 @@ class SegmentSlackBot(SlackBot):
         kwargs.setdefault("unfurl_links", False)
         kwargs.setdefault("unfurl_media", False)
         await self.client.chat_postMessage(channel=channel, **kwargs)
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """Our answers (a structured reply or a chart in `custom`) as one Slack message or
+        one upload; anything else as Rasa sends it."""
+        custom = message.get("custom") or {}
+        recipient = self.slack_channel or recipient_id
+        if isinstance(custom, dict) and "reply" in custom and not message.get("buttons"):
+            reply = Reply.from_json(custom["reply"])
+            text = slack_escape(str(message.get("text") or "").strip())
+            blocks = slack_blocks(reply)
+            if len(text) > MAX_MESSAGE_CHARS or len(blocks) > 50:
+                return await self.send_text_message(recipient, message.get("text") or "")
+            return await self._post_message(channel=recipient, text=text, blocks=blocks)
+        if isinstance(custom, dict) and "chart" in custom:
+            chart = custom["chart"]
+            path = saved_chart(str(chart.get("file", "")))
+            if path is not None:
+                return await self.upload_chart(recipient, path, str(chart.get("title") or "Chart"))
+            logger.warning("Not sending chart %r: no such chart file", chart.get("file"))
+            return None
+        message = {key: value for key, value in message.items() if key != "custom"}
+        await super().send_response(recipient_id, message)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """One message per answer (Rasa splits at blank lines, which can cut a table)."""
@@ -169,18 +164,14 @@ class SegmentSlackBot(SlackBot):
         await self._post_message(channel=recipient, text=escaped, blocks=blocks)
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
-        """Our charts are uploaded into the thread; other https images become image blocks."""
-        recipient = self.slack_channel or recipient_id
-        path = chart_file(image)
-        if path is not None:
-            await self.upload_chart(recipient, path)
-        elif image.startswith(("https://", "http://")):
-            await super().send_image_url(recipient, image, **kwargs)
+        """Images from elsewhere: https URLs become image blocks (our charts are uploads)."""
+        if image.startswith(("https://", "http://")):
+            await super().send_image_url(self.slack_channel or recipient_id, image, **kwargs)
         else:
-            logger.warning("Not sending image %r: not a chart file and not a URL", image)
+            logger.warning("Not sending image %r: not a URL", image)
 
-    async def upload_chart(self, channel: Text, path: Path) -> None:
-        title = chart_title(path)
+    async def upload_chart(self, channel: Text, path: Path, title: str) -> None:
+        """Upload a chart file into the thread, with the title the action gave it."""
         try:
             await self.client.files_upload_v2(
                 channel=channel,

@@ -17,16 +17,24 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from segmentation.bulk import bulk_insert
 from segmentation.clustering import Clustering, ClusterSettings, fit_segments
-from segmentation.db import begin
+from segmentation.cube import attribute_frame, cell_frame
+from segmentation.db import begin, connect
 from segmentation.errors import SegmentationError
 from segmentation.features import FeatureFrame, aggregate_event_features, load_dataset_features
 from segmentation.progress import progress
-from segmentation.schema import segment_profiles, segmentation_runs, user_segments
+from segmentation.schema import (
+    SNAPSHOT_COLUMNS,
+    segment_cells,
+    segment_profiles,
+    segmentation_runs,
+    user_segments,
+    users,
+)
 
 log = logging.getLogger(__name__)
 WRITE_CHUNK_ROWS = 50_000
@@ -125,12 +133,46 @@ def profile_rows(run_id: int, features: FeatureFrame, clustering: Clustering) ->
     return rows
 
 
+def read_attributes(engine: Engine) -> pd.DataFrame:
+    """The users table's attributes, indexed by user_id (empty when none is loaded)."""
+    with connect(engine) as conn:
+        result = conn.execute(select(users.c.user_id, *(users.c[c] for c in SNAPSHOT_COLUMNS)))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return frame.set_index("user_id")
+
+
+MAX_LISTED_VALUES = 1000
+
+
+def present_attributes(attributes: pd.DataFrame) -> List[str]:
+    """The attributes that at least one of the run's users has."""
+    return [column for column in SNAPSHOT_COLUMNS if attributes[column].notna().any()]
+
+
+def attribute_values(attributes: pd.DataFrame) -> Dict[str, List[str]]:
+    """Each category attribute's distinct values (the run's vocabulary), when not too many."""
+    values = {}
+    for column in SNAPSHOT_COLUMNS:
+        if column == "signup_date":
+            continue
+        distinct = attributes[column].dropna().astype(str).unique()
+        if 0 < len(distinct) <= MAX_LISTED_VALUES:
+            values[column] = sorted(distinct.tolist())
+    return values
+
+
 def _user_rows(
-    run_id: int, features: FeatureFrame, clustering: Clustering, start: int, stop: int
+    run_id: int,
+    features: FeatureFrame,
+    clustering: Clustering,
+    attributes: pd.DataFrame,
+    start: int,
+    stop: int,
 ) -> pd.DataFrame:
     """user_segments rows for users [start, stop): built per chunk to bound memory."""
     frame = features.frame.iloc[start:stop]
-    return pd.DataFrame(
+    snapshot = attributes.iloc[start:stop]
+    rows = pd.DataFrame(
         {
             "run_id": run_id,
             "user_id": frame.index.astype(str),
@@ -141,18 +183,32 @@ def _user_rows(
             "features": frame.to_dict(orient="records"),
         }
     )
+    for column in SNAPSHOT_COLUMNS:
+        values = snapshot[column].to_numpy()
+        rows[column] = values if column == "signup_date" else pd.Series(values, dtype=object)
+    return rows
 
 
-def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: Clustering) -> None:
+def _write_run(
+    engine: Engine,
+    run_id: int,
+    features: FeatureFrame,
+    clustering: Clustering,
+    attributes: pd.DataFrame,
+) -> None:
     total = len(features.frame)
     print(f"Writing run #{run_id}: {total:,} users", file=sys.stderr, flush=True)
+    cells = cell_frame(run_id, features.frame, clustering.segments, attributes)
     with begin(engine) as conn:
         with progress(total=total, desc="write user_segments", unit="users") as bar:
             for start in range(0, total, WRITE_CHUNK_ROWS):
-                chunk = _user_rows(run_id, features, clustering, start, start + WRITE_CHUNK_ROWS)
+                stop = start + WRITE_CHUNK_ROWS
+                chunk = _user_rows(run_id, features, clustering, attributes, start, stop)
                 bulk_insert(conn, user_segments, chunk)
                 bar.update(len(chunk))
         conn.execute(segment_profiles.insert(), profile_rows(run_id, features, clustering))
+        if cells is not None:
+            bulk_insert(conn, segment_cells, cells)
         done = conn.execute(
             update(segmentation_runs)
             .where(segmentation_runs.c.id == run_id, segmentation_runs.c.status == "running")
@@ -164,10 +220,27 @@ def _write_run(engine: Engine, run_id: int, features: FeatureFrame, clustering: 
                 metrics=clustering.metrics,
                 overall=_stats(features.frame),
                 data_as_of=features.data_as_of,
+                params=_final_params(conn, run_id, attributes, cells is not None),
             )
         )
         if done.rowcount != 1:
             raise SegmentationError(f"run #{run_id} was marked failed by another build meanwhile")
+
+
+def _final_params(conn, run_id: int, attributes: pd.DataFrame, has_cells: bool) -> dict:
+    """The run's params with what was snapshotted: attributes present, cells written."""
+    params = dict(
+        conn.execute(
+            select(segmentation_runs.c.params).where(segmentation_runs.c.id == run_id)
+        ).scalar_one()
+    )
+    params["attributes"] = present_attributes(attributes)
+    params["values"] = attribute_values(attributes)
+    dates = attributes["signup_date"].dropna()
+    if len(dates):
+        params["signup_range"] = [str(dates.min().date()), str(dates.max().date())]
+    params["cells"] = has_cells
+    return params
 
 
 def build_segments(
@@ -182,21 +255,23 @@ def build_segments(
     timings: Dict[str, float] = {}
     started = time.perf_counter()
     feature_frame = load_features(engine, source, features, lower_is_better)
-    timings["aggregate"] = time.perf_counter() - started
     extra = {
         "features": [spec.name for spec in feature_frame.specs],
         "lower_is_better": [spec.name for spec in feature_frame.specs if spec.lower_is_better],
         "labels": {spec.name: spec.label for spec in feature_frame.specs},
         "units": {spec.name: spec.unit for spec in feature_frame.specs},
+        "aliases": {spec.name: list(spec.aliases) for spec in feature_frame.specs if spec.aliases},
         "source_detail": feature_frame.detail or {},
     }
+    attributes = attribute_frame(read_attributes(engine), feature_frame.frame.index)
+    timings["aggregate"] = time.perf_counter() - started
     run_id = _start_run(engine, feature_frame.source, settings, extra)
     try:
         step = time.perf_counter()
         clustering = fit_segments(feature_frame.frame, feature_frame.specs, settings)
         timings["cluster"] = time.perf_counter() - step
         step = time.perf_counter()
-        _write_run(engine, run_id, feature_frame, clustering)
+        _write_run(engine, run_id, feature_frame, clustering, attributes)
         timings["write"] = time.perf_counter() - step
     except BaseException as exc:
         _fail_run(engine, run_id, exc)

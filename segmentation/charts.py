@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -17,12 +18,15 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from segmentation.config import charts_dir  # noqa: E402
-from segmentation.results import (
+from segmentation.query import Query  # noqa: E402
+from segmentation.results import (  # noqa: E402
     FeatureComparison,
+    Measured,
     Overview,
     SegmentComparison,
     SegmentProfile,
-)  # noqa: E402
+    Trend,
+)
 
 COLOURS = {
     "Low Engagement": "#d95f02",
@@ -153,9 +157,63 @@ def saved_chart(name: str, folder: Optional[Path] = None) -> Optional[Path]:
     return path
 
 
+def _digest(query) -> str:
+    """A short stable name for a query's filters and groups (charts of filtered answers)."""
+    if query is None or not (query.filters or query.group_by or query.segments):
+        return ""
+    return "-" + hashlib.sha1(query.dumps().encode()).hexdigest()[:10]
+
+
+def measured_chart(result: Measured, path: Path) -> Path:
+    """Bars: the users (or the statistic) of each group."""
+    query = result.query
+    labels = [" / ".join(str(v) for v in g.key) or "all" for g in result.groups]
+    values = [g.value if query.features else g.n for g in result.groups]
+    values = [v or 0.0 for v in values]
+    figure, axis = plt.subplots(figsize=(6.4, 0.4 * len(labels) + 1.4))
+    axis.barh(labels, values, color=[FALLBACK[i % len(FALLBACK)] for i in range(len(labels))])
+    axis.set_xlabel(result.run.feature_label(query.feature) if query.features else "users")
+    axis.set_title(f"{chart_title(result)}\n{result.run.label}", fontsize=10)
+    return save_figure(figure, path)
+
+
+def trend_chart(result: Trend, path: Path) -> Path:
+    """Lines: each segment's users in each run (oldest first)."""
+    figure, axis = plt.subplots(figsize=(6.4, 3.4))
+    names = []
+    for run in result.runs:
+        names += [n for n in run.segment_names if n not in names]
+    x = [f"#{run.id}\n{run.created_at:%d %b}" for run in result.runs]
+    for rank, name in enumerate(names):
+        y = [result.sizes[run.id].get(name) for run in result.runs]
+        axis.plot(x, y, marker="o", label=name, color=colour(name, rank))
+    axis.set_ylabel("users")
+    axis.legend(fontsize=8)
+    axis.set_title(chart_title(result), fontsize=10)
+    return save_figure(figure, path)
+
+
+def chart_title(result) -> str:
+    """What a chart shows, in words (channels show it; they never guess it from file names)."""
+    if isinstance(result, Overview):
+        return "Segment sizes"
+    if isinstance(result, SegmentProfile):
+        return f"{result.segment.name} against the average user"
+    if isinstance(result, SegmentComparison):
+        return f"{result.first.name} vs {result.second.name}"
+    if isinstance(result, Trend):
+        return "Segment sizes over runs"
+    if isinstance(result, Measured):
+        query = result.query
+        what = result.run.feature_label(query.feature) if query.features else "Users"
+        keys = " and ".join(query.group_by) or "all"
+        return f"{what} by {keys}"
+    return "Chart"
+
+
 def chart_for(result, folder: Path) -> Path:
-    """The chart of a query result (an overview, a profile or a comparison), drawn once per run
-    and reused: `run<id>-sizes.png`, `run<id>-profile-<segment>.png`, `run<id>-compare-<a>-<b>.png`."""
+    """The chart of a query result, drawn once and reused: `run<id>-<kind>[-<digest>].png`."""
+    query = getattr(result, "query", None)
     if isinstance(result, Overview):
         name, draw = "sizes", sizes_chart
     elif isinstance(result, SegmentProfile):
@@ -163,9 +221,14 @@ def chart_for(result, folder: Path) -> Path:
     elif isinstance(result, SegmentComparison):
         name = f"compare-{slug(result.first.name)}-{slug(result.second.name)}"
         draw = comparison_chart
+    elif isinstance(result, Measured):
+        name, draw = "measure", measured_chart
+    elif isinstance(result, Trend):
+        name, draw = f"trend-to-{result.runs[-1].id}", trend_chart
     else:
         raise TypeError(f"no chart for {type(result).__name__}")
-    path = folder / f"run{result.run.id}-{name}.png"
+    run_id = result.runs[-1].id if isinstance(result, Trend) else result.run.id
+    path = folder / f"run{run_id}-{name}{_digest(query)}.png"
     if not path.exists():
         draw(result, path)
     return path
@@ -176,7 +239,10 @@ def write_run_charts(queries, out_dir: Path, sample: int = 5000) -> List[Path]:
     overview = queries.overview()
     run = overview.run
     paths = [chart_for(overview, out_dir)]
-    paths += [chart_for(queries.segment_profile(s.name), out_dir) for s in overview.segments]
+    paths += [
+        chart_for(queries.answer(Query("profile", segments=(s.name,))), out_dir)
+        for s in overview.segments
+    ]
     scaled, segments = queries.sample_scaled_users(sample)
     title = f"Users by segment (PCA)\n{run.label}"
     paths.append(

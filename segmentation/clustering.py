@@ -241,7 +241,23 @@ def fit_segments(
     all_distances = model.distances(scaled)
     own = all_distances[np.arange(len(ranks)), ranks]
     metrics = quality_metrics(scaled, ranks, settings)
+    metrics["separation"] = feature_separation(scaled, ranks, model.features)
     return Clustering(model, ranks, model.scores(scaled), own, metrics)
+
+
+def feature_separation(
+    scaled: np.ndarray, labels: np.ndarray, features: Sequence[str]
+) -> Dict[str, float]:
+    """How much of each feature's variance lies between the segments (eta squared, 0 to 1):
+    what actually tells the segments apart."""
+    total = ((scaled - scaled.mean(axis=0)) ** 2).sum(axis=0)
+    between = np.zeros(scaled.shape[1])
+    for label in np.unique(labels):
+        members = scaled[labels == label]
+        between += len(members) * (members.mean(axis=0) - scaled.mean(axis=0)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(total > 0, between / total, 0.0)
+    return {name: round(float(value), 4) for name, value in zip(features, eta)}
 
 
 def quality_metrics(

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 from segmentation import formatting as fmt
+from segmentation.aggregate import CATEGORY_KEYS, GROUP_KEYS, users_exist
 from segmentation.build import build_segments
 from segmentation.cli import engine_from_args
 from segmentation.clustering import ALGORITHMS, OUTLIER_METHODS, ClusterSettings
 from segmentation.config import runtime_dir
-from segmentation.queries import DIMENSIONS, SegmentQueries
+from segmentation.errors import EXIT_BAD_INPUT, ConfigError, NoDataError
+from segmentation.language.vocabulary import Vocabulary
+from segmentation.queries import SegmentQueries
+from segmentation.query import Query, parse_where
+from segmentation.render import render
+from segmentation.render.markup import plain
 
 
 def _csv_list(text: Optional[str]) -> Optional[List[str]]:
@@ -81,27 +88,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(result, measure: str = "") -> None:
+    """Print a result with the renderer the chat uses (ANSI bold on a terminal)."""
+    print(plain(render(result, measure), ansi=sys.stdout.isatty()))
+
+
+def _filters(args: argparse.Namespace):
+    try:
+        return tuple(parse_where(text) for text in args.where or ())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _queries(args: argparse.Namespace) -> SegmentQueries:
+    return SegmentQueries(engine=engine_from_args(args))
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    queries = SegmentQueries(engine=engine_from_args(args))
-    overview = queries.overview()
-    run = overview.run
-    print(f"{run.label}: {run.source}, {run.algorithm} k={run.k}, {fmt.count(run.n_users)} users")
-    features = run.features[:6]
-    rows = [
-        [s.name, fmt.count(s.size), fmt.percent(s.share)]
-        + [fmt.number(s.means.get(f, 0.0)) for f in features]
-        for s in overview.segments
-    ]
-    rows.append(
-        ["all users", fmt.count(overview.total_users), "100.0%"]
-        + [fmt.number(overview.overall_means.get(f, 0.0)) for f in features]
-    )
-    print(fmt.table(["segment", "users", "share"] + features, rows))
+    queries = _queries(args)
+    _say(queries.answer(Query("overview", filters=_filters(args))))
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    queries = SegmentQueries(engine=engine_from_args(args))
+    queries = _queries(args)
     rows = [
         (
             f"#{run.id}",
@@ -118,56 +128,72 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    result = SegmentQueries(engine=engine_from_args(args)).user_segment(args.user_id)
-    print(f"User {result.user_id}: {result.segment} ({result.run.label})")
-    print(
-        "Distance to each segment centre: " + ", ".join(f"{n} {d:.2f}" for n, d in result.distances)
-    )
-    if result.previous_segment:
-        print(f"In run #{result.previous_run.id}: {result.previous_segment}")
-    rows = [
-        (f.label, fmt.quantity(f.value, f.unit), fmt.quantity(f.reference, f.unit))
-        for f in result.features
-    ]
-    print(fmt.table(("feature", "user", "segment average"), rows))
+    _say(_queries(args).user_segment(args.user_id))
     return 0
 
 
+def _segment(queries: SegmentQueries, name: str) -> str:
+    """The run's segment called `name` (any case), or a tier word ("low", "top")."""
+    run = queries.current_run()
+    found = Vocabulary.for_run(run).segment_named(name)
+    if found is None:
+        raise NoDataError(
+            f"{run.label} has no segment '{name}'; its segments are " + ", ".join(run.segment_names)
+        )
+    return found
+
+
 def cmd_members(args: argparse.Namespace) -> int:
-    queries = SegmentQueries(engine=engine_from_args(args))
-    page = queries.top_members(args.segment, args.limit, args.offset, args.order)
-    print(
-        f"{page.segment}: {fmt.count(page.total)} users ({page.run.label}), {page.order} engaged first"
+    queries = _queries(args)
+    segments = (_segment(queries, args.segment),) if args.segment else ()
+    query = Query(
+        "list",
+        features=(args.by,) if args.by else (),
+        segments=segments,
+        filters=_filters(args),
+        order=args.order,
+        limit=args.limit,
+        offset=args.offset,
     )
-    print(fmt.table(("user", "score"), [(m.user_id, f"{m.score:.2f}") for m in page.members]))
+    _say(queries.answer(query))
     return 0
 
 
 def cmd_breakdown(args: argparse.Namespace) -> int:
-    result = SegmentQueries(engine=engine_from_args(args)).breakdown(args.segment, args.by)
-    rows = [
-        (value, fmt.count(n), fmt.percent(n / result.segment_size)) for value, n in result.counts
-    ]
-    print(f"{result.segment} by {result.dimension} ({result.run.label})")
-    print(fmt.table((result.dimension, "users", "share"), rows))
+    queries = _queries(args)
+    segments = (_segment(queries, args.segment),) if args.segment else ()
+    query = Query("count", segments=segments, filters=_filters(args), group_by=(args.by,))
+    _say(queries.answer(query))
     return 0
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    change = SegmentQueries(engine=engine_from_args(args)).migration(args.from_run, args.to_run)
-    names = list(change.to_run.segment_names)
-    print(
-        f"From {change.from_run.label} to {change.to_run.label}: {fmt.count(change.moved())} moved"
-    )
-    rows = [
-        [source] + [fmt.count(change.between(source, target)) for target in names]
-        for source in change.from_run.segment_names
-    ]
-    print(fmt.table(["before \\ after"] + names, rows))
-    if change.new_users or change.gone_users:
-        print(
-            f"New users: {sum(change.new_users.values()):,}; gone: {sum(change.gone_users.values()):,}"
-        )
+    _say(_queries(args).migration(args.from_run, args.to_run))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer a question in words, as the assistant would (exit 2 when it can't apply)."""
+    from segmentation.language.interpret import understand
+
+    queries = _queries(args)
+    run = queries.current_run()
+
+    def find_users(candidates):
+        with queries.connection() as conn:
+            return users_exist(conn, run, candidates)
+
+    understanding = understand(args.question, Vocabulary.for_run(run), None, None, find_users)
+    if not understanding.answerable:
+        for line in understanding.problems:
+            print(f"cannot apply: {line}", file=sys.stderr)
+        if understanding.unknown:
+            print("cannot use: " + ", ".join(understanding.unknown), file=sys.stderr)
+        if understanding.ask:
+            print(understanding.ask[0] + " " + ", ".join(understanding.ask[2]), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    query = understanding.query
+    _say(queries.answer(query), query.measure)
     return 0
 
 
@@ -229,7 +255,13 @@ def register(subparsers) -> None:
     compare.add_argument("--chart", help="write a PNG chart of the scores here")
     compare.set_defaults(handler=cmd_compare)
 
+    where = {
+        "action": "append",
+        "metavar": "FILTER",
+        "help": "only users matching, e.g. country=DE, device!=iOS, signup_date>=2026-01-01",
+    }
     show = subparsers.add_parser("show", help="the current run's segments")
+    show.add_argument("--where", **where)
     show.set_defaults(handler=cmd_show)
 
     runs = subparsers.add_parser("runs", help="list complete runs, newest first")
@@ -241,21 +273,28 @@ def register(subparsers) -> None:
     user.set_defaults(handler=cmd_user)
 
     members = subparsers.add_parser("members", help="a page of a segment's users")
-    members.add_argument("segment")
+    members.add_argument("segment", nargs="?", help="a segment name (default: every segment)")
     members.add_argument("--limit", type=int, default=10)
     members.add_argument("--offset", type=int, default=0)
     members.add_argument("--order", choices=("most", "least"), default="most")
+    members.add_argument("--by", help="order by this feature instead of the engagement score")
+    members.add_argument("--where", **where)
     members.set_defaults(handler=cmd_members)
 
-    breakdown = subparsers.add_parser("breakdown", help="a segment by country, device or plan")
-    breakdown.add_argument("segment")
-    breakdown.add_argument("--by", choices=DIMENSIONS, required=True)
+    breakdown = subparsers.add_parser("breakdown", help="users by an attribute, in a segment")
+    breakdown.add_argument("segment", nargs="?", help="a segment name (default: every segment)")
+    breakdown.add_argument("--by", choices=CATEGORY_KEYS + GROUP_KEYS[3:], required=True)
+    breakdown.add_argument("--where", **where)
     breakdown.set_defaults(handler=cmd_breakdown)
 
     changes = subparsers.add_parser("changes", help="how users moved between two runs")
     changes.add_argument("--from-run", type=int, help="default: the run before --to-run")
     changes.add_argument("--to-run", type=int, help="default: the current run")
     changes.set_defaults(handler=cmd_changes)
+
+    ask = subparsers.add_parser("ask", help="answer a question in words, like the assistant")
+    ask.add_argument("question")
+    ask.set_defaults(handler=cmd_ask)
 
     charts = subparsers.add_parser("charts", help="write the current run's charts (PNG)")
     charts.add_argument("out_dir")

@@ -44,21 +44,53 @@ class FeatureSpec:
     label: str
     unit: str = ""
     lower_is_better: bool = False
+    aliases: Tuple[str, ...] = ()  # other words people use for it (besides name and label)
 
 
 EVENT_FEATURES: Dict[str, FeatureSpec] = {
     spec.name: spec
     for spec in (
-        FeatureSpec("clicks", "clicks", "clicks"),
-        FeatureSpec("distinct_pages", "distinct pages viewed", "pages"),
-        FeatureSpec("active_days", "active days", "days"),
-        FeatureSpec("sessions", "sessions", "sessions"),
-        FeatureSpec("recency_days", "days since last activity", "days", lower_is_better=True),
-        FeatureSpec("searches", "searches", "searches"),
-        FeatureSpec("article_views", "article views", "views"),
-        FeatureSpec("total_article_time", "total time on articles", "s"),
-        FeatureSpec("avg_article_time", "average time per article", "s"),
-        FeatureSpec("avg_click_time", "average time per click", "s"),
+        FeatureSpec("clicks", "clicks", "clicks", aliases=("page views", "clicked")),
+        FeatureSpec(
+            "distinct_pages",
+            "distinct pages viewed",
+            "pages",
+            aliases=("unique pages", "different pages", "pages visited", "distinct urls"),
+        ),
+        FeatureSpec("active_days", "active days", "days", aliases=("days of activity",)),
+        FeatureSpec("sessions", "sessions", "sessions", aliases=("visits", "logins")),
+        FeatureSpec(
+            "recency_days",
+            "days since last activity",
+            "days",
+            lower_is_better=True,
+            aliases=("recency", "days since last visit", "last seen", "last active"),
+        ),
+        FeatureSpec("searches", "searches", "searches", aliases=("search queries", "searched")),
+        FeatureSpec(
+            "article_views",
+            "article views",
+            "views",
+            aliases=("articles read", "articles viewed", "article reads"),
+        ),
+        FeatureSpec(
+            "total_article_time",
+            "total time on articles",
+            "s",
+            aliases=("total reading time", "total article time"),
+        ),
+        FeatureSpec(
+            "avg_article_time",
+            "average time per article",
+            "s",
+            aliases=("reading time", "time per article", "time on articles", "article time"),
+        ),
+        FeatureSpec(
+            "avg_click_time",
+            "average time per click",
+            "s",
+            aliases=("time per click", "time on page", "dwell time", "click time"),
+        ),
     )
 }
 DEFAULT_EVENT_FEATURES: Tuple[str, ...] = tuple(EVENT_FEATURES)

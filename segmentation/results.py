@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class Overview:
     total_users: int
     segments: List[SegmentSummary]
     overall_means: Dict[str, float]
+    query: Any = None  # the Query it answers (its filters), when it came from a question
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class SegmentProfile:
     run: RunInfo
     segment: SegmentSummary
     features: List[FeatureComparison]  # segment mean vs overall mean, biggest difference first
+    query: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class SegmentComparison:
     first: SegmentSummary
     second: SegmentSummary
     features: List[FeatureComparison]  # value: first's mean, reference: second's mean
+    query: Any = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ class Member:
     user_id: str
     score: float
     features: Dict[str, float]
+    segment: str = ""
+    attributes: Dict[str, Optional[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class Members:
     offset: int
     order: str  # "most" or "least" engaged first
     members: List[Member]
+    query: Any = None
 
 
 @dataclass(frozen=True)
@@ -179,3 +185,64 @@ class Migration:
 
     def between(self, source: str, target: str) -> int:
         return self.counts.get((source, target), 0)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of a measured answer: its key values, users, and the measured value."""
+
+    key: Tuple[Any, ...]  # values of the query's group_by keys (segment names, countries...)
+    n: int  # users of the asked segments matching the filters, in this group
+    value: Optional[float] = None  # the statistic (mean, median...) when one was asked
+    base: int = 0  # users matching the filters in this group, in every segment
+
+    @property
+    def share_of_base(self) -> Optional[float]:
+        return self.n / self.base if self.base else None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A count, share or statistic, possibly grouped and ranked (see segmentation.query)."""
+
+    run: RunInfo
+    query: Any  # segmentation.query.Query
+    groups: List[Group]  # one per group; a single group with key () when not grouped
+    total: Group  # every asked user together (value: the statistic over all of them)
+    population: Group  # users matching the filters in every segment (the reference)
+    segment_sizes: Dict[str, int]  # each asked segment's whole size (no filters)
+
+    def ranked(self) -> List[Group]:
+        """Groups from the most to the least (by value, by share when asked, else by users)."""
+        query = self.query
+        if query.features:
+            key = lambda g: (g.value is not None, g.value if g.value is not None else 0.0)  # noqa
+        elif query.measure == "share" and query.group_by and query.group_by[0] != "segment":
+            key = lambda g: (g.base > 0, g.share_of_base or 0.0)  # noqa: E731
+        else:
+            key = lambda g: (True, g.n)  # noqa: E731
+        ordered = sorted(self.groups, key=key, reverse=True)
+        if query.rank == "least":
+            usable = [g for g in ordered if key(g)[0]]
+            ordered = list(reversed(usable)) + [g for g in ordered if not key(g)[0]]
+        return ordered
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Segment sizes over runs (oldest first)."""
+
+    runs: List[RunInfo]
+    sizes: Dict[int, Dict[str, int]]  # run id -> segment -> users matching the filters
+    totals: Dict[int, int]  # run id -> users matching the filters
+    query: Any
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a run is built from: its features, and the attributes and values of its users."""
+
+    run: RunInfo
+    features: List[Tuple[str, str]]  # (name, readable label)
+    attributes: Dict[str, List[Tuple[Optional[str], int]]]  # attribute -> (value, users)
+    asked: Optional[str] = None  # the attribute asked about, if any

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
@@ -159,9 +161,15 @@ user_segments = Table(
     Column("score", Real, nullable=False),
     Column("distance", Real, nullable=False),
     Column("features", JSON, nullable=False),
+    # The user's attributes when the run was built (a snapshot of `users`).
+    Column("country", String(64)),
+    Column("device", String(64)),
+    Column("plan", String(64)),
+    Column("signup_date", Date),
     Index("ix_user_segments_segment", "run_id", "segment", "score"),
     **MYSQL_OPTIONS,
 )
+SNAPSHOT_COLUMNS = ("country", "device", "plan", "signup_date")
 
 segment_profiles = Table(
     "segment_profiles",
@@ -180,7 +188,45 @@ segment_profiles = Table(
 )
 
 
+# Per-run aggregates of every feature by segment and attribute values: the "cube" that answers
+# filtered counts, sums, means, minima and maxima without reading every user. Two grains:
+# by_month false (signup_month NULL: all signup dates together) and true (by signup month).
+segment_cells = Table(
+    "segment_cells",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("segmentation_runs.id"), nullable=False),
+    Column("by_month", Boolean, nullable=False),
+    Column("feature", String(191), nullable=False),
+    Column("segment", String(64), nullable=False),
+    Column("country", String(64)),
+    Column("device", String(64)),
+    Column("plan", String(64)),
+    Column("signup_month", Date),
+    Column("n", Integer, nullable=False),
+    Column("total", Real, nullable=False),
+    Column("minimum", Real, nullable=False),
+    Column("maximum", Real, nullable=False),
+    Index("ix_segment_cells_lookup", "run_id", "by_month", "feature", "segment"),
+    **MYSQL_OPTIONS,
+)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Databases created before the attribute snapshot get its (nullable) columns."""
+    present = {column["name"] for column in inspect(engine).get_columns("user_segments")}
+    missing = [name for name in SNAPSHOT_COLUMNS if name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for name in missing:
+            column = user_segments.c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE user_segments ADD COLUMN {name} {kind} NULL")
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create any missing table (idempotent)."""
+    """Create any missing table and column (idempotent)."""
     with translate_errors(engine):
         metadata.create_all(engine, checkfirst=True)
+        _add_missing_columns(engine)

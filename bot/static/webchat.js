@@ -113,9 +113,55 @@
     return match && ours ? "charts/" + match[1] : null;
   }
 
-  function chartAlt(name) {
-    const words = name.replace(/\.png$/, "").replace(/^run\d+-/, "").replace(/-/g, " ");
-    return "Chart: " + words;
+  // --- structured replies (custom.reply): paragraphs of spans, real tables, a run line ----
+  function appendSpans(parent, spans) {
+    (spans || []).forEach((span) => {
+      const text = String(span[0] === undefined ? "" : span[0]);
+      const style = span[1];
+      const node = style === "b" ? el("strong", null, text) : style === "i" ? el("em", null, text) : null;
+      parent.appendChild(node || document.createTextNode(text));
+    });
+  }
+
+  function renderBlocks(parent, blocks) {
+    blocks.forEach((block) => {
+      if (block.type === "table") {
+        const wrap = el("div", "table-wrap");
+        wrap.tabIndex = 0; // wide tables scroll with the keyboard too
+        const table = el("table");
+        const head = el("thead");
+        const row = el("tr");
+        (block.headers || []).forEach((h, i) => row.appendChild(el("th", i ? "num" : null, String(h))));
+        head.appendChild(row);
+        table.appendChild(head);
+        const body = el("tbody");
+        (block.rows || []).forEach((cells) => {
+          const tr = el("tr");
+          cells.forEach((c, i) => tr.appendChild(el("td", i ? "num" : null, String(c))));
+          body.appendChild(tr);
+        });
+        table.appendChild(body);
+        wrap.appendChild(table);
+        parent.appendChild(wrap);
+      } else if (block.type !== "chart") {
+        const p = el("p", block.type === "text" ? null : block.type);
+        appendSpans(p, block.spans);
+        parent.appendChild(p);
+      }
+    });
+  }
+
+  function structured(message) {
+    const custom = message.custom;
+    return custom && typeof custom === "object" && custom.reply && Array.isArray(custom.reply.blocks)
+      ? custom.reply.blocks
+      : null;
+  }
+
+  function chartTitle(message, src) {
+    const custom = message.custom;
+    if (custom && custom.chart && typeof custom.chart.title === "string") return custom.chart.title;
+    return "Chart " + src.slice("charts/".length);
   }
 
   function addButtons(parent, buttons) {
@@ -139,16 +185,19 @@
   function renderReply(message) {
     if (!message.text && !message.image && !(message.buttons && message.buttons.length)) return;
     const node = addMessage("bot");
-    if (message.text) renderText(node, message.text);
+    const blocks = structured(message);
+    if (blocks) renderBlocks(node, blocks);
+    else if (message.text) renderText(node, message.text);
     if (message.image) {
       const src = chartSource(message.image);
       if (src) {
         const figure = el("figure");
         const img = el("img");
         img.src = src;
-        img.alt = chartAlt(src.slice("charts/".length));
+        img.alt = "Chart: " + chartTitle(message, src);
         img.addEventListener("load", scrollDown);
         figure.appendChild(img);
+        figure.appendChild(el("figcaption", null, chartTitle(message, src)));
         node.appendChild(figure);
       } else {
         const link = el("a", null, "Open the image");

@@ -1,0 +1,129 @@
+"""action_answer: every data question, follow-up and button — understand -> one query -> render.
+
+The words are read against the current run (`segmentation.language`), the query runs in the
+query layer, and the result is rendered once (`segmentation.render`) in the channel's markup.
+A question with a part that can't be applied gets no number: the reply says which part and
+what can be asked instead. Database work runs on worker threads with a time limit, so one slow
+question never blocks the action server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies
+from actions.common import WORKERS, Turn, queries
+from segmentation import aggregate
+from segmentation.errors import DatabaseUnavailable, NoDataError, SegmentationError
+from segmentation.language.interpret import Understanding, understand
+from segmentation.language.vocabulary import Vocabulary
+from segmentation.query import Query
+from segmentation.render import render
+
+log = logging.getLogger(__name__)
+ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "20"))
+Messages = List[Dict[str, Any]]
+
+
+class ActionAnswer(Action):
+    """Answers any question about the segmentation data (see the module docstring)."""
+
+    def name(self) -> Text:
+        return "action_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        """Work out the answer off the event loop, then send it."""
+        turn = Turn.from_tracker(tracker)
+        loop = asyncio.get_running_loop()
+        try:
+            messages, events = await asyncio.wait_for(
+                loop.run_in_executor(WORKERS, respond, turn), ANSWER_SECONDS
+            )
+        except asyncio.TimeoutError:
+            log.error("answer took longer than %.0f s: %r", ANSWER_SECONDS, turn.text)
+            messages, events = [{"text": replies.TOO_SLOW}], []
+        for message in messages:
+            dispatcher.utter_message(**message)
+        return events
+
+
+def respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
+    """The messages and slot events that answer `turn` (runs on a worker thread)."""
+    try:
+        return _respond(turn)
+    except DatabaseUnavailable:
+        log.exception("database unavailable")
+        return [{"text": replies.NO_DATABASE}], []
+    except NoDataError as exc:
+        return [{"text": replies.sentence(str(exc))}], []
+    except SegmentationError as exc:
+        return [{"text": f"Sorry, that didn't work: {exc}"}], []
+    except Exception:  # noqa: BLE001 - a reply, never silence
+        log.exception("answering %r failed", turn.text)
+        return [{"text": replies.FAILED}], []
+
+
+def _respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
+    layer = queries()
+    run = layer.current_run()
+    vocabulary = Vocabulary.for_run(run)
+    previous = _previous(turn)
+    understanding = _understand(turn, vocabulary, previous, run)
+    if understanding.ask:
+        return replies.ask(understanding, turn), _remember(understanding.query)
+    if not understanding.answerable:
+        if turn.intent == "nlu_fallback" and not understanding.problems:
+            return replies.clarify(understanding, turn, vocabulary), []
+        return replies.cannot_apply(understanding, vocabulary, turn), []
+    query = understanding.query
+    result = layer.answer(query)
+    reply = render(result, query.measure)
+    replies.add_notes(reply, understanding.notes)
+    messages = replies.messages(reply, result, query, turn)
+    return messages, _remember(query)
+
+
+def _previous(turn: Turn) -> Optional[Query]:
+    if not turn.previous:
+        return None
+    try:
+        return Query.loads(turn.previous)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _understand(turn: Turn, vocabulary: Vocabulary, previous: Optional[Query], run):
+    """A button's full question as it is, the next page of a list, or the words read."""
+    payload = turn.entities.get("query")
+    if payload:
+        try:
+            query = Query.loads(str(payload))
+        except (ValueError, KeyError, TypeError):
+            return Understanding(None, problems=["that button's question could not be read"])
+        return Understanding(query)
+    if turn.intent == "more" and previous is not None and previous.measure == "list":
+        return Understanding(previous.with_(offset=previous.offset + previous.limit))
+    if turn.intent == "more":
+        return Understanding(
+            None, problems=['more of what? Ask for a list first, e.g. "top 10 users"']
+        )
+
+    def find_users(candidates: List[str]) -> List[str]:
+        with queries().connection() as conn:
+            return aggregate.users_exist(conn, run, candidates)
+
+    intent = None if turn.intent in ("nlu_fallback", None) else turn.intent
+    return understand(turn.text, vocabulary, intent, previous, find_users)
+
+
+def _remember(query: Optional[Query]) -> List[EventType]:
+    return [SlotSet("query", query.dumps())] if query is not None else []
