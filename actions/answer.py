@@ -26,6 +26,7 @@ from segmentation.language.interpret import Understanding, understand
 from segmentation.language.vocabulary import Vocabulary
 from segmentation.query import Query
 from segmentation.render import render
+from segmentation.render.phrases import notes
 
 log = logging.getLogger(__name__)
 ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "20"))
@@ -86,8 +87,8 @@ def _respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
         return replies.cannot_apply(understanding, vocabulary, turn), []
     query = understanding.query
     result = layer.answer(query)
-    reply = render(result, query.measure)
-    replies.add_notes(reply, understanding.notes)
+    reply = render(result, query)
+    notes(reply, understanding.notes)
     messages = replies.messages(reply, result, query, turn)
     return messages, _remember(query)
 

@@ -12,7 +12,7 @@ from segmentation.language.interpret import Understanding
 from segmentation.language.vocabulary import Vocabulary
 from segmentation.render.document import Chart, Reply
 from segmentation.render.markup import mrkdwn, plain
-from segmentation.render.phrases import first_upper, notes
+from segmentation.render.phrases import first_upper
 from segmentation.results import Measured, Overview, SegmentComparison, SegmentProfile, Trend
 
 NO_DATABASE = (
@@ -46,14 +46,6 @@ AUTO_CHARTS = (Overview, SegmentProfile, SegmentComparison, Trend)
 def sentence(text: str) -> str:
     text = text.strip()
     return first_upper(text) + ("" if text.endswith((".", "?", "!")) else ".")
-
-
-def add_notes(reply: Reply, lines: List[str]) -> None:
-    """Put how the question was read right before the run line (fuzzy reads, merges)."""
-    if not lines:
-        return
-    extra = notes(Reply(), lines).blocks
-    reply.blocks[-1:-1] = extra
 
 
 def what_can_be_asked(vocabulary: Vocabulary) -> str:

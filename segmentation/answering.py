@@ -110,7 +110,10 @@ class Answers:
         if query.measure == "user":
             return self.user_segment(query.user_id)
         if query.measure == "changes":
-            return self.migration()
+            target = (
+                None if query.run in (None, "current", "all") else self.resolve_run(query.run).id
+            )
+            return self.migration(to_run=target)
         return self.resolve_run(query.run)  # run_info, quality
 
     # --- counts, shares and statistics -------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import warnings
 from pathlib import Path
@@ -157,11 +158,17 @@ def saved_chart(name: str, folder: Optional[Path] = None) -> Optional[Path]:
     return path
 
 
-def _digest(query) -> str:
+def _digest(result, query) -> str:
     """A short stable name for a query's filters and groups (charts of filtered answers)."""
-    if query is None or not (query.filters or query.group_by or query.segments):
+    if query is None:
         return ""
-    return "-" + hashlib.sha1(query.dumps().encode()).hexdigest()[:10]
+    if isinstance(result, Measured):
+        key = query.dumps()
+    elif query.filters:
+        key = json.dumps([f.to_json() for f in query.filters], sort_keys=True)
+    else:
+        return ""
+    return "-" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
 def measured_chart(result: Measured, path: Path) -> Path:
@@ -228,7 +235,7 @@ def chart_for(result, folder: Path) -> Path:
     else:
         raise TypeError(f"no chart for {type(result).__name__}")
     run_id = result.runs[-1].id if isinstance(result, Trend) else result.run.id
-    path = folder / f"run{run_id}-{name}{_digest(query)}.png"
+    path = folder / f"run{run_id}-{name}{_digest(result, query)}.png"
     if not path.exists():
         draw(result, path)
     return path

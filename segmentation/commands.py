@@ -19,6 +19,7 @@ from segmentation.queries import SegmentQueries
 from segmentation.query import Query, parse_where
 from segmentation.render import render
 from segmentation.render.markup import plain
+from segmentation.render.phrases import notes
 
 
 def _csv_list(text: Optional[str]) -> Optional[List[str]]:
@@ -88,9 +89,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(result, measure: str = "") -> None:
+def _say(result, query=None) -> None:
     """Print a result with the renderer the chat uses (ANSI bold on a terminal)."""
-    print(plain(render(result, measure), ansi=sys.stdout.isatty()))
+    print(plain(render(result, query), ansi=sys.stdout.isatty()))
 
 
 def _filters(args: argparse.Namespace):
@@ -193,7 +194,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(understanding.ask[0] + " " + ", ".join(understanding.ask[2]), file=sys.stderr)
         return EXIT_BAD_INPUT
     query = understanding.query
-    _say(queries.answer(query), query.measure)
+    reply = notes(render(queries.answer(query), query), understanding.notes)
+    print(plain(reply, ansi=sys.stdout.isatty()))
     return 0
 
 

@@ -20,6 +20,7 @@ from segmentation.schema import SNAPSHOT_COLUMNS
 CATEGORY_COLUMNS = ("country", "device", "plan")
 # Above this many attribute combinations the cells stop paying for themselves.
 MAX_CELLS = 50_000
+MISSING = "\x00"  # stands for an unknown attribute while grouping
 
 
 def attribute_frame(users: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -44,6 +45,7 @@ def cell_frame(
     keys = attributes[list(CATEGORY_COLUMNS)].astype(object)
     keys.insert(0, "segment", segments)
     keys["signup_month"] = attributes["signup_date"].dt.to_period("M").dt.to_timestamp()
+    keys = keys.astype(object).where(keys.notna(), MISSING)  # NaN keys don't join back
     grains = {
         False: ["segment", *CATEGORY_COLUMNS],
         True: ["segment", *CATEGORY_COLUMNS, "signup_month"],
@@ -56,7 +58,7 @@ def cell_frame(
 
 def _grain(run_id: int, by_month: bool, features: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     columns = list(keys.columns)
-    grouped = pd.concat([keys, features], axis=1).groupby(columns, sort=False, dropna=False)
+    grouped = pd.concat([keys, features], axis=1).groupby(columns, sort=False)
     sizes = grouped.size().rename("n")
     stats = grouped[list(features.columns)].agg(["sum", "min", "max"])
     stats.columns.names = ["feature", "stat"]
@@ -67,8 +69,12 @@ def _grain(run_id: int, by_month: bool, features: pd.DataFrame, keys: pd.DataFra
             "by_month": by_month,
             "feature": long["feature"].astype(str),
             "segment": long["segment"].astype(str),
-            **{c: long[c].where(long[c].notna(), None) for c in CATEGORY_COLUMNS},
-            "signup_month": (pd.to_datetime(long["signup_month"]) if by_month else pd.NaT),
+            **{c: long[c].where(long[c] != MISSING, None) for c in CATEGORY_COLUMNS},
+            "signup_month": (
+                pd.to_datetime(long["signup_month"].where(long["signup_month"] != MISSING))
+                if by_month
+                else pd.NaT
+            ),
             "n": long["n"].astype(np.int64),
             "total": long["sum"].astype(float),
             "minimum": long["min"].astype(float),

@@ -95,7 +95,14 @@ def _check_blocks(blocks: Any) -> None:
         elif kind == "image":
             if not block.get("image_url") or not block.get("alt_text"):
                 raise SlackError("invalid_blocks")
-        elif kind != "context":
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 10:
+                raise SlackError("invalid_blocks")
+            for element in elements:
+                if element.get("type") not in ("mrkdwn", "plain_text") or not element.get("text"):
+                    raise SlackError("invalid_blocks")
+        else:
             raise SlackError("invalid_blocks")
 
 

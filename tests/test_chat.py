@@ -8,11 +8,11 @@ import time
 import uuid
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from bot.model import ensure_model
 from segmentation import db
 from segmentation.config import PROJECT_DIR
-from segmentation.queries import SegmentQueries
 from tests.terminal import Terminal, processes_with
 
 STARTUP = 240  # seconds: demo data, loading TensorFlow and the model
@@ -61,11 +61,19 @@ def test_chat_builds_demo_data_answers_and_stops_cleanly(model, tmp_path):
         chat.expect(r"Bot loaded\. Type a message", STARTUP)
         assert "Training the assistant" not in chat.output  # the current model is reused
         chat.send("how many users are highly engaged?\r")
-        answer = chat.expect(r"\*Highly Engaged\* has \*([\d,]+) users\*", 60)
-        url = f"sqlite:///{tmp_path / 'chat.db'}"
-        size = SegmentQueries(url).segment_size("Highly Engaged")
-        assert int(answer.group(1).replace(",", "")) == size.size
-        assert f"run #{size.run.id} of" in chat.output
+        # The terminal gets ANSI bold, never raw *marks*.
+        answer = chat.expect(r"\x1b\[1mHighly Engaged\x1b\[0m has \x1b\[1m([\d,]+) users", 60)
+        engine = create_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+        with engine.connect() as conn:
+            run_id, size = conn.execute(
+                text(
+                    "SELECT run_id, COUNT(*) FROM user_segments WHERE segment = 'Highly Engaged' "
+                    "AND run_id = (SELECT MAX(id) FROM segmentation_runs WHERE status = 'complete')"
+                )
+            ).one()
+        engine.dispose()
+        assert int(answer.group(1).replace(",", "")) == size
+        assert f"run #{run_id} of" in chat.output and "*Highly" not in chat.output
         noisy = ("WARNING", "Traceback", "DeprecationWarning", "tensorflow")
         assert not [word for word in noisy if word in chat.output], chat.output
         chat.send("/stop\r")

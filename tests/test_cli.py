@@ -68,14 +68,24 @@ def test_build_and_inspect(engine, db_url, capsys, tmp_path):
     assert "Run #1 is current: 60 users" in out and "Highly Engaged" in out and "silhouette" in out
     assert cli(db_url, "show") == 0
     out = capsys.readouterr().out
-    assert re.search(r"\nall users +60 +100.0%", out), out
+    assert out.startswith("60 users in 3 segments:"), out
+    assert "• Highly Engaged: 20 users (33.3%)" in out and "*" not in out
     assert cli(db_url, "user", "l001") == 0
-    assert "User l001: Low Engagement" in capsys.readouterr().out
+    assert "User l001 is in Low Engagement." in capsys.readouterr().out
     assert cli(db_url, "user", "zzz") == EXIT_NO_DATA
     assert cli(db_url, "members", "high", "--limit", "3") == 0
-    assert "Highly Engaged: 20 users" in capsys.readouterr().out
+    assert "Highly Engaged users: 1–3 of 20 (most engaged first)" in capsys.readouterr().out
     assert cli(db_url, "breakdown", "high", "--by", "plan") == 0
-    assert re.search(r"\npremium +20 +100.0%", capsys.readouterr().out)
+    assert re.search(r"\npremium +20 +100.0% +100.0%", capsys.readouterr().out)
+    assert cli(db_url, "show", "--where", "plan=premium") == 0
+    assert capsys.readouterr().out.startswith("20 users on the premium plan in 3 segments:")
+    assert cli(db_url, "show", "--where", "plan") == EXIT_BAD_INPUT
+    assert cli(db_url, "ask", "how many premium users are highly engaged?") == 0
+    assert "Highly Engaged users on the premium plan: 20" in capsys.readouterr().out
+    assert cli(db_url, "ask", "how many users in the north region?") == EXIT_BAD_INPUT
+    assert '"north", "region"' in capsys.readouterr().err.replace(
+        "cannot use: north, region", '"north", "region"'
+    )
     assert cli(db_url, "build", "--n-init", "2") == 0
     assert cli(db_url, "changes") == 0
     assert "From run #1" in capsys.readouterr().out

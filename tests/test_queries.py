@@ -4,10 +4,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import event, func, select
 
+from segmentation.answering import CannotApply, UnknownSegment, UnknownUser
 from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
 from segmentation.errors import NoDataError
-from segmentation.queries import SegmentQueries, UnknownSegment, UnknownUser
+from segmentation.queries import SegmentQueries
+from segmentation.query import Filter, Query
 from segmentation.schema import clickstream, user_segments, users
 from tests.factories import click, insert_frame, load_population, tiered_population
 
@@ -51,33 +53,35 @@ def test_overview_and_size_equal_the_rows(built, engine):
     for summary in overview.segments:
         assert summary.size == (frame.segment == summary.name).sum()
     assert overview.overall_means["clicks"] == pytest.approx(frame.clicks.mean())
-    size = queries.segment_size("highly engaged")
-    assert (size.segment, size.size, size.total_users) == ("Highly Engaged", 30, 90)
-    assert size.share == pytest.approx(1 / 3)
+    size = queries.answer(Query("count", segments=("Highly Engaged",)))
+    assert (size.total.n, size.population.n, size.segment_sizes) == (30, 90, {"Highly Engaged": 30})
     assert size.run.id == result.run_id
 
 
 def test_profile_compare_and_metric(built, engine):
     queries, result = built
     frame = user_rows(engine, result.run_id)
-    profile = queries.segment_profile("Low Engagement")
+    profile = queries.answer(Query("profile", segments=("Low Engagement",)))
     clicks = next(f for f in profile.features if f.feature == "clicks")
     low = frame[frame.segment == "Low Engagement"]
     assert clicks.value == pytest.approx(low.clicks.mean())
     assert clicks.reference == pytest.approx(frame.clicks.mean())
-    comparison = queries.compare_segments("Low Engagement", "Highly Engaged")
+    comparison = queries.answer(Query("compare", segments=("Low Engagement", "Highly Engaged")))
     searches = next(f for f in comparison.features if f.feature == "searches")
     high = frame[frame.segment == "Highly Engaged"]
     assert (searches.value, searches.reference) == pytest.approx(
         (low.searches.mean(), high.searches.mean())
     )
-    metric = queries.metric_by_segment("searches")
-    assert metric.leader() == "Highly Engaged"
-    assert metric.means["Moderate Engagement"] == pytest.approx(
+    metric = queries.answer(
+        Query("mean", features=("searches",), group_by=("segment",), rank="most")
+    )
+    assert metric.ranked()[0].key == ("Highly Engaged",)
+    means = {g.key[0]: g.value for g in metric.groups}
+    assert means["Moderate Engagement"] == pytest.approx(
         frame[frame.segment == "Moderate Engagement"].searches.mean()
     )
-    with pytest.raises(NoDataError, match="no feature 'likes'"):
-        queries.metric_by_segment("likes")
+    with pytest.raises(CannotApply, match="no feature 'likes'"):
+        queries.answer(Query("mean", features=("likes",)))
 
 
 def test_user_lookup_explains_with_distances(built):
@@ -101,9 +105,14 @@ def test_each_answer_reads_through_one_connection(built, engine):
     try:
         for ask in (
             lambda: queries.user_segment("h005"),
-            lambda: queries.segment_profile("low"),
-            lambda: queries.top_members("high", limit=3),
-            lambda: queries.breakdown("high", "device"),
+            lambda: queries.answer(Query("profile", segments=("Low Engagement",))),
+            lambda: queries.answer(Query("list", segments=("Highly Engaged",), limit=3)),
+            lambda: queries.answer(
+                Query("count", segments=("Highly Engaged",), group_by=("device",))
+            ),
+            lambda: queries.answer(
+                Query("median", features=("clicks",), filters=(Filter("device", ("iOS",)),))
+            ),
         ):
             checkouts.clear()
             ask()
@@ -114,29 +123,33 @@ def test_each_answer_reads_through_one_connection(built, engine):
 
 def test_members_are_paged_and_ordered(built, engine):
     queries, result = built
-    first = queries.top_members("high", limit=10)
-    second = queries.top_members("high", limit=10, offset=10)
+    high = Query("list", segments=("Highly Engaged",), limit=10)
+    first = queries.answer(high)
+    second = queries.answer(high.with_(offset=10))
     assert first.total == 30
     assert len(first.members) == len(second.members) == 10
     scores = [m.score for m in first.members + second.members]
     assert scores == sorted(scores, reverse=True)
     assert not {m.user_id for m in first.members} & {m.user_id for m in second.members}
-    least = queries.top_members("low", limit=5, order="least")
+    least = queries.answer(Query("list", segments=("Low Engagement",), limit=5, order="least"))
     assert [m.score for m in least.members] == sorted(m.score for m in least.members)
 
 
-def test_breakdown_counts_users_table(built):
+def test_breakdown_counts_the_run_snapshot_of_the_users_table(built):
     queries, _ = built
-    result = queries.breakdown("Highly Engaged", "device", value="ios")
-    assert dict(result.counts) == {"iOS": 18, "Android": 9, "unknown": 3}
-    assert (result.value, result.value_count, result.segment_size) == ("iOS", 18, 30)
-    assert sorted(queries.dimension_values("device")) == ["Android", "iOS"]
+    result = queries.answer(Query("count", segments=("Highly Engaged",), group_by=("device",)))
+    assert {g.key[0]: g.n for g in result.groups} == {"iOS": 18, "Android": 9, None: 3}
+    ios = queries.answer(
+        Query("count", segments=("Highly Engaged",), filters=(Filter("device", ("iOS",)),))
+    )
+    assert (ios.total.n, ios.segment_sizes["Highly Engaged"]) == (18, 30)
+    assert sorted(queries.current_run().params["values"]["device"]) == ["Android", "iOS"]
 
 
 def test_unknown_segment_lists_the_real_ones(built):
     queries, _ = built
     with pytest.raises(UnknownSegment, match="Low Engagement, Moderate Engagement, Highly Engaged"):
-        queries.segment_size("whales")
+        queries.answer(Query("count", segments=("whales",)))
 
 
 def test_migration_between_runs(built, engine):

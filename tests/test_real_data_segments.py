@@ -12,6 +12,7 @@ from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
 from segmentation.ingest import ingest_csv, load_feature_table
 from segmentation.queries import SegmentQueries
+from segmentation.query import Query
 from segmentation.schema import segmentation_runs, user_segments
 
 FAST = ClusterSettings(n_init=3, stability_runs=1, silhouette_exact_max=10_000)
@@ -59,8 +60,10 @@ def test_globo_clicks_segment_by_engagement(engine, shared_data):
         clicks=("click_article_id", "size"), sessions=("session_id", "nunique")
     )
     assert engagement_by_segment(per_user, [], segments_of(engine, result.run_id)) == ORDER
-    breakdown = SegmentQueries(engine=engine).breakdown("Highly Engaged", "country")
-    assert sum(n for _, n in breakdown.counts) == result.sizes["Highly Engaged"]
+    breakdown = SegmentQueries(engine=engine).answer(
+        Query("count", segments=("Highly Engaged",), group_by=("country",))
+    )
+    assert sum(g.n for g in breakdown.groups) == result.sizes["Highly Engaged"]
 
 
 def test_userbehaviour_with_lower_is_better(engine, shared_data):

@@ -72,6 +72,9 @@ def test_app_mention_is_answered_in_its_thread_with_the_exact_numbers(assistant)
     (message,) = wait_posts(assistant, channel)
     assert message["text"] == size_text(db, "Highly Engaged")
     assert message["thread_ts"] == ts
+    first, context = message["blocks"]  # the structured reply: a section and the run line
+    assert first["text"]["text"] == size_text(db, "Highly Engaged").splitlines()[0]
+    assert context["elements"][0]["text"] == size_text(db, "Highly Engaged").splitlines()[1][1:-1]
     assert "as_user" not in message
     call = assistant.slack.calls_to("chat.postMessage", channel=channel)[0]
     assert call.token == TEST_TOKEN and call.content_type == "application/json"
@@ -83,22 +86,23 @@ def test_direct_message_buttons_and_click(assistant):
     db = current_sizes(assistant)
     signer = assistant.signer()
     channel, user, ts = unique("D"), unique("U"), new_ts()
-    signer.post(signer.direct("what's the size of the segment", channel, user, ts))
+    signer.post(signer.direct("describe the segment", channel, user, ts))
 
     (question,) = wait_posts(assistant, channel)
     assert question["thread_ts"] == ts
-    assert question["text"] == "Which segment do you want the size of?"
+    assert question["text"] == "Which segment?"
     section, actions = question["blocks"]
     assert section["text"] == {"type": "mrkdwn", "text": question["text"]}
     assert [b["text"]["text"] for b in actions["elements"]] == list(SEGMENTS)
     posted = assistant.slack.calls_to("chat.postMessage", channel=channel)[0].response["message"]
     value = next(b["value"] for b in actions["elements"] if b["text"]["text"] == "Highly Engaged")
-    assert value == '/ask_segment_size{"segment": "Highly Engaged"}'
+    assert value.startswith('/inform{"query": ')
 
     click = signer.click(posted, channel, user, value)
     assert signer.post(click).status_code == 200
     answer = wait_posts(assistant, channel, 2)[1]
-    assert answer["text"] == size_text(db, "Highly Engaged")
+    size, share = db["segments"]["Highly Engaged"]
+    assert answer["text"].startswith(f"*Highly Engaged*: {size:,} users ({share * 100:.1f}%).")
     assert answer["thread_ts"] == ts
 
     (update,) = assistant.slack.wait_for(lambda: assistant.slack.calls_to("chat.update"))
@@ -111,12 +115,21 @@ def test_direct_message_buttons_and_click(assistant):
 @pytest.mark.parametrize(
     "question, chart, table",
     [
-        ("give me an overview of the segments", "sizes", False),
-        ("describe the highly engaged segment", "profile-highly-engaged", True),
-        ("compare low engagement with highly engaged", "compare-", True),
+        ("give me an overview of the segments", "sizes", "Segment sizes"),
+        (
+            "describe the highly engaged segment",
+            "profile-highly-engaged",
+            "Highly Engaged against the average user",
+        ),
+        (
+            "compare low engagement with highly engaged",
+            "compare-",
+            "Low Engagement vs Highly Engaged",
+        ),
     ],
 )
-def test_charts_are_uploaded_into_the_thread(assistant, question, chart, table):
+def test_charts_are_uploaded_into_the_thread(assistant, question, chart, title):
+    table = chart != "sizes"
     db = current_sizes(assistant)
     signer = assistant.signer()
     channel, ts = unique("C"), new_ts()
@@ -130,7 +143,7 @@ def test_charts_are_uploaded_into_the_thread(assistant, question, chart, table):
     assert upload.filename.startswith(f"run{db['run_id']}-{chart}")
     assert upload.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert upload.data == (assistant.charts_dir / upload.filename).read_bytes()
-    assert upload.title and upload.alt_txt
+    assert upload.title == title and upload.alt_txt == f"Chart: {title}"
 
     body = text["text"]
     assert body.endswith(f"_From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC._")

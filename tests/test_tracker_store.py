@@ -20,12 +20,14 @@ from segmentation.config import PROJECT_DIR
 
 DOMAIN = Domain.load(str(PROJECT_DIR / "domain.yml"))
 
+QUERY = '{"measure":"count","segments":["Highly Engaged"]}'
+
 
 def first_turn():
     return [
         UserUttered("how many users are highly engaged?", {"name": "ask_segment_size"}),
-        ActionExecuted("action_segment_size"),
-        SlotSet("topic", "segment_size"),
+        ActionExecuted("action_answer"),
+        SlotSet("query", QUERY),
         BotUttered("*Highly Engaged* has *30 users*"),
         ActionExecuted("action_listen"),
     ]
@@ -34,7 +36,7 @@ def first_turn():
 def follow_up():
     return [
         UserUttered("and the moderate ones?", {"name": "inform"}),
-        ActionExecuted("action_follow_up"),
+        ActionExecuted("action_answer"),
         BotUttered("*Moderate Engagement* has *30 users*"),
         ActionExecuted("action_listen"),
     ]
@@ -102,7 +104,7 @@ def test_reads_back_from_sql_after_a_restart(stores, db_url):
     fresh = CachedSQLTrackerStore(domain=DOMAIN, host=db_url)  # nothing in memory
     from_sql = asyncio.run(fresh.retrieve("restart"))
     assert [e.as_dict() for e in from_sql.events] == [e.as_dict() for e in in_memory.events]
-    assert from_sql.get_slot("topic") == "segment_size"
+    assert from_sql.get_slot("query") == QUERY
     asyncio.run(converse(fresh, "restart", [follow_up]))  # continues, no duplicated rows
     assert [r[0] for r in rows(db_url, "restart")].count("user") == 3
     fresh.engine.dispose()

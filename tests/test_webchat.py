@@ -115,14 +115,14 @@ def test_answer_matches_the_database(page, assistant):
     assert reply.inner_text() == size_answer(db, "Highly Engaged")
     size = db["segments"]["Highly Engaged"][0]
     assert reply.locator("strong").all_inner_texts() == ["Highly Engaged", f"{size:,} users"]
-    assert reply.locator("em").count() == 1
+    assert reply.locator("p.source").inner_text().startswith(f"From run #{db['run_id']} of")
     user_messages = page.locator(".msg.user").all_inner_texts()
     assert user_messages == ["how many users are highly engaged?"]
 
 
 def test_buttons_send_their_payload_and_show_their_title(page, assistant):
     db = current_sizes(assistant)
-    (question,) = ask(page, "what's the size of the segment")
+    (question,) = ask(page, "describe the segment")
     buttons = question.locator(".choices button")
     assert buttons.all_inner_texts() == list(SEGMENTS)
 
@@ -135,7 +135,12 @@ def test_buttons_send_their_payload_and_show_their_title(page, assistant):
         timeout=ANSWER_TIMEOUT_MS,
     )
     assert page.locator(".msg.user").last.inner_text() == "Moderate Engagement"
-    assert answers(page).last.inner_text() == size_answer(db, "Moderate Engagement")
+    size, share = db["segments"]["Moderate Engagement"]
+    assert (
+        answers(page)
+        .last.inner_text()
+        .startswith(f"Moderate Engagement: {size:,} users ({share * 100:.1f}%).")
+    )
     assert all(buttons.nth(i).is_disabled() for i in range(3))
     assert buttons.filter(has_text="Moderate Engagement").get_attribute("aria-pressed") == "true"
     shot(page, "desktop-buttons")
@@ -143,10 +148,15 @@ def test_buttons_send_their_payload_and_show_their_title(page, assistant):
 
 def test_tables_and_charts_render(page, assistant):
     replies = ask(page, "compare low engagement with highly engaged")
-    table = replies[0].locator("pre code")
+    table = replies[0].locator("table")
     assert table.count() == 1
-    lines = table.inner_text().splitlines()
-    assert lines[0].split()[0] == "feature" and set(lines[1]) <= {"-", " "}
+    assert table.locator("th").all_inner_texts() == [
+        "feature",
+        "Low Engagement",
+        "Highly Engaged",
+        "ratio",
+    ]
+    assert table.locator("tbody tr").count() >= 5
     assert "```" not in replies[0].inner_text()
 
     image = page.locator(".msg.bot img").last
@@ -156,6 +166,10 @@ def test_tables_and_charts_render(page, assistant):
     )
     source = image.get_attribute("src")
     assert source.startswith("charts/run") and source.endswith(".png")
+    assert image.get_attribute("alt") == "Chart: Low Engagement vs Highly Engaged"
+    assert page.locator(".msg.bot figcaption").last.inner_text() == (
+        "Low Engagement vs Highly Engaged"
+    )
     chart = requests.get(assistant.webchat_url + source, timeout=30)
     assert chart.headers["Content-Type"] == "image/png"
     assert chart.content == (assistant.charts_dir / source.split("/")[-1]).read_bytes()
@@ -181,10 +195,10 @@ def test_phone_sized_window(browser, assistant):
         assert overflow <= width, "the page scrolls sideways"
         composer = page.locator("#composer").bounding_box()
         assert composer["y"] + composer["height"] <= PHONE["height"]
-        for selector in (".msg.bot pre", ".msg.bot img"):
+        for selector in (".msg.bot .table-wrap", ".msg.bot img"):
             box = page.locator(selector).last.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, selector
-        page.locator(".msg.bot pre").last.scroll_into_view_if_needed()
+        page.locator(".msg.bot .table-wrap").last.scroll_into_view_if_needed()
         shot(page, "phone-answer")
         assert page.problems == []
     finally:

@@ -14,7 +14,7 @@ from typing import Callable, List, Optional, Tuple
 
 from segmentation.attributes import ATTRIBUTES
 from segmentation.language.parse import MAX_LIST, Parts, read
-from segmentation.language.vocabulary import Vocabulary
+from segmentation.language.vocabulary import Vocabulary, phrase
 from segmentation.query import RUN_MEASURES, STAT_MEASURES, Filter, Query
 
 # What an NLU intent asks for when the words themselves don't say.
@@ -79,9 +79,6 @@ def understand(
     if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
         if features and measure == "mean" and not parts.has("measure"):
             measure = "max" if direction == "most" else "min"
-    if measure in ("count", "share", *STAT_MEASURES) and not group_by and not segments:
-        if filters or measure in STAT_MEASURES:  # everyone matching: split by segment too
-            group_by = ["segment"]
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
     if measure is None and not follow_up and segments:
         measure = "count"  # a segment on its own: its size
@@ -106,7 +103,7 @@ def understand(
     if follow_up:
         query = _merge(previous, query, parts, measure, result)
         result.follow_up = True
-    result.query = query
+    result.query = _whole_population(query)
     _check_needs(result, vocabulary)
     for _, user in parts.missing_users:
         result.problems.append(f"user {user} is not in {run.label}")
@@ -172,12 +169,32 @@ def _ask_segment(result: Understanding, said: str, options: List[str]) -> None:
 def _features(parts: Parts, result: Understanding) -> List[str]:
     found: List[str] = []
     for mention in parts.of_kind("feature"):
-        options = [e.key for e in mention.of_kind("feature")]
+        options = mention.of_kind("feature")
         if len(options) > 1:
-            result.ask = (f'Which measure do you mean by "{mention.said}"?', [], options)
-        elif options[0] not in found:
-            found.append(options[0])
+            result.ask = (
+                f'Which measure do you mean by "{mention.said}"?',
+                [],
+                [e.label for e in options],
+            )
+        elif options[0].key not in found:
+            found.append(options[0].key)
+            _absorb_neighbours(parts, mention, options[0], result)
     return found
+
+
+def _absorb_neighbours(parts: Parts, mention, entry, result: Understanding) -> None:
+    """A feature named by part of its name takes the unknown word right next to it
+    ("resets passwords" -> New Password Request), and the reply says how it was read."""
+    if len(phrase(mention.said)) >= len(phrase(entry.label)):
+        return
+    beside = [t for t in parts.unknown if t.index in (mention.start - 1, mention.end)]
+    if not beside:
+        return
+    parts.unknown = [t for t in parts.unknown if t not in beside]
+    first = min([mention.start] + [t.index for t in beside])
+    last = max([mention.end - 1] + [t.index for t in beside])
+    said = " ".join(t.text for t in parts.tokens[first : last + 1])
+    result.notes.append(f'I read "{said}" as {entry.label}')
 
 
 def _filters(parts: Parts, vocabulary: Vocabulary, result: Understanding) -> List[Filter]:
@@ -316,6 +333,8 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
     if "overview" in shapes and not features:
         return "overview" if not group_by else "count"
     default = INTENT_MEASURES.get(intent or "")
+    if default == "mean" and not features:
+        default = "count"  # "which country has the most power users": users are counted
     if features and default in (None, "overview", "count", "profile", "run_info", "changes"):
         return "mean"
     if default in ("overview", None) and (group_by or filters) and not features:
@@ -398,6 +417,16 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
     if merged.measure == "list" and parts.has("follow_up") and not changes:
         merged = merged.with_(offset=previous.offset + previous.limit)
     return merged
+
+
+def _whole_population(query: Query) -> Query:
+    """Questions about every segment at once: split by segment (counts of everyone are the
+    overview)."""
+    if query.segments or query.group_by or query.measure not in ("count", "share", *STAT_MEASURES):
+        return query
+    if query.measure in ("count", "share") and not query.filters:
+        return query.with_(measure="overview")
+    return query.with_(group_by=("segment",))
 
 
 def _check_needs(result: Understanding, vocabulary: Vocabulary) -> None:

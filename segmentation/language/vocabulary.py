@@ -153,19 +153,22 @@ class Vocabulary:
                     for name in country.names + country.adjectives:
                         self._add(phrase(name), entry)
                     for code in country.codes:
-                        self._add_value_phrase(code, entry)
+                        self._add_value_phrase(code, entry, code=True)
         for code, country in countries().items():  # known countries the data doesn't have
             if code not in known_countries:
                 entry = Entry("value", code, "country", f"{country.name} ({code})", False)
                 for name in country.names + country.adjectives:
                     self._add(phrase(name), entry)
                 for alias in country.codes:
-                    self._add_value_phrase(alias, entry)
+                    self._add_value_phrase(alias, entry, code=True)
 
-    def _add_value_phrase(self, value: str, entry: Entry) -> None:
+    def _add_value_phrase(self, value: str, entry: Entry, code: bool = False) -> None:
+        """A value's own words; codes, short and numeric values only count in capitals or
+        next to their attribute's name."""
         key = phrase(value) or (stem(value.lower()),)
         self._add(key, entry)
-        if len(key) == 1 and (len(value) <= 2 or value.isdigit() or value.lower() in STOP_WORDS):
+        short = len(value) <= 2 or value.isdigit() or value.lower() in STOP_WORDS
+        if len(key) == 1 and (code or short):
             self.strict.add((key, entry))
 
     # --- matching ----------------------------------------------------------------------------
@@ -263,10 +266,15 @@ def _entry_order(entry: Entry) -> Tuple[int, bool, str]:
 
 
 def near_user_noun(word: Token, tokens: Sequence[Token]) -> bool:
-    """ "the high segment", "low users", "highly engaged": a tier word in its place."""
-    neighbours = [tokens[i] for i in (word.index - 1, word.index + 1) if 0 <= i < len(tokens)]
-    if any(t.stem in USER_NOUN_STEMS for t in neighbours):
+    """ "the high segment", "low users", "the low and the high segment": a tier word in its
+    place (a user or segment noun follows, across "and", "the" and other tier words)."""
+    if word.index > 0 and tokens[word.index - 1].stem in USER_NOUN_STEMS:
         return True
+    for token in tokens[word.index + 1 : word.index + 6]:
+        if token.stem in USER_NOUN_STEMS:
+            return True
+        if not (token.is_stop or token.stem in GUARDED_TIER_STEMS or token.lower in ("and", "or")):
+            break
     content = [t for t in tokens if not t.is_stop]
     return len(content) <= 2  # a follow-up that is just the word ("and the low ones?")
 

@@ -6,6 +6,9 @@ as Slack mrkdwn, HTML, plain text or ANSI.
 
 from __future__ import annotations
 
+from typing import Optional
+
+from segmentation.query import Query
 from segmentation.render import measures, runs, segments
 from segmentation.render.advice import advice
 from segmentation.render.document import Chart, Paragraph, Reply, Table
@@ -25,8 +28,10 @@ from segmentation.results import (
 __all__ = ["Chart", "Paragraph", "Reply", "Table", "advice", "render"]
 
 
-def render(result, measure: str = "") -> Reply:
-    """The Reply for any query result; `measure` tells run results apart (quality/run_info)."""
+def render(result, query: Optional[Query] = None) -> Reply:
+    """The Reply for any query result; the query tells run results apart (quality, run info)
+    and names the segments of a "moved from A to B" question."""
+    measure = query.measure if query is not None else ""
     if isinstance(result, Measured):
         return measures.measured(result)
     if isinstance(result, Overview):
@@ -40,7 +45,8 @@ def render(result, measure: str = "") -> Reply:
     if isinstance(result, UserSegment):
         return segments.user(result)
     if isinstance(result, Migration):
-        return runs.changes(result)
+        pair = query.segments if query is not None and len(query.segments) == 2 else ("", "")
+        return runs.changes(result, *pair)
     if isinstance(result, Trend):
         return runs.trend(result)
     if isinstance(result, DataInfo):

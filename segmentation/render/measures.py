@@ -153,9 +153,7 @@ def _count_by_attribute(reply: Reply, result: Measured) -> None:
 def _statistic(reply: Reply, result: Measured) -> None:
     query, run = result.query, result.run
     feature = query.feature
-    word = say.STAT_WORDS[query.measure]
-    label = say.feature_label(run, feature)
-    what = f"{word} {label}"
+    what = say.stat_phrase(query.measure, say.feature_label(run, feature))
     if not query.group_by:
         total = result.total
         reply.text(

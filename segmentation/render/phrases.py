@@ -9,6 +9,7 @@ from segmentation import formatting as fmt
 from segmentation.attributes import ATTRIBUTES, DATE_GROUPS
 from segmentation.language.countries import readable
 from segmentation.language.dates import DateRange
+from segmentation.language.lexicon import USER_NOUNS
 from segmentation.query import Filter, Query
 from segmentation.render.document import Reply
 from segmentation.results import RunInfo
@@ -55,7 +56,8 @@ def filter_phrase(f: Filter) -> str:
 
 
 def filters_phrase(filters: Sequence[Filter]) -> str:
-    ordered = sorted(filters, key=lambda f: f.attribute == "signup_date")
+    order = list(ATTRIBUTES)
+    ordered = sorted(filters, key=lambda f: order.index(f.attribute) if f.attribute in order else 9)
     return " ".join(filter_phrase(f) for f in ordered)
 
 
@@ -69,8 +71,22 @@ def population(query: Query, segments: Optional[Sequence[str]] = None) -> str:
     """ "*Highly Engaged* users in Germany (DE) on iOS" (markup)."""
     segments = query.segments if segments is None else segments
     who = f"{segments_phrase(segments)} users" if segments else "users"
+    if segments and all(_names_people(s) for s in segments):  # "*Power Users*", not "... users"
+        who = segments_phrase(segments)
     where = filters_phrase(query.filters)
     return f"{who} {where}".strip()
+
+
+def _names_people(name: str) -> bool:
+    words = name.lower().split()
+    return bool(words) and words[-1] in USER_NOUNS
+
+
+def stat_phrase(measure: str, label: str) -> str:
+    """ "average clicks", "median Ratings"; a label that already says it stays as it is
+    ("Average Screen Time", not "average Average Screen Time")."""
+    word = STAT_WORDS[measure]
+    return label if label.lower().startswith(word + " ") else f"{word} {label}"
 
 
 def everyone(query: Query) -> str:
@@ -113,7 +129,9 @@ def weak_separation(run: RunInfo) -> Optional[str]:
 
 
 def notes(reply: Reply, lines: List[str]) -> Reply:
-    """How the question was read (fuzzy matches, follow-up merges), when it matters."""
+    """How the question was read (fuzzy matches, follow-up merges), put before the run line."""
     if lines:
-        reply.text("(" + "; ".join(lines) + ".)", "note")
+        note = Reply().text("(" + "; ".join(lines) + ".)", "note").blocks
+        at = len(reply.blocks) - 1 if reply.blocks else 0
+        reply.blocks[at:at] = note
     return reply

@@ -1,0 +1,230 @@
+"""action_answer against a seeded run (SQLite and MariaDB): the words are read against the run,
+one query answers, the reply restates what it counted, and the numbers equal SQL written here.
+
+The seeded run (tests/factories.seed_tiers): 90 users l000-l029, m000-m029, h000-h029 in three
+clear tiers; device iOS unless i % 3 == 0 (Android); plan premium for h*, free otherwise;
+country BR for odd i, US for even i.
+"""
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from actions.answer import ActionAnswer
+from segmentation import formatting as fmt
+from tests.action_helpers import entity, make_tracker, only_text, run_action, slots_set
+
+
+def sql(engine, query, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(query), params).all()
+
+
+def ask(message, intent="ask_segment_size", previous=None, channel="rest", entities=()):
+    slots = {"query": previous} if previous else {}
+    tracker = make_tracker(intent, message, entities=entities, slots=slots, channel=channel)
+    return run_action(ActionAnswer(), tracker)
+
+
+def run_id(engine):
+    return sql(engine, "SELECT MAX(id) FROM segmentation_runs WHERE status = 'complete'")[0][0]
+
+
+def count(engine, where="1=1", **params):
+    return sql(
+        engine,
+        f"SELECT COUNT(*) FROM user_segments WHERE run_id = :run AND {where}",
+        run=run_id(engine),
+        **params,
+    )[0][0]
+
+
+def test_a_size_with_a_typo_restates_the_segment(seeded, engine):
+    messages, events = ask("how many users are higly engaged?")
+    n = count(engine, "segment = 'Highly Engaged'")
+    body = only_text(messages)
+    assert body.startswith(f"*Highly Engaged* has *{n} users*, 33.3% of all 90 users.")
+    assert f"run #{run_id(engine)} of" in body
+    assert 'I read "higly engaged" as Highly Engaged' in body
+    assert json.loads(slots_set(events)["query"])["segments"] == ["Highly Engaged"]
+
+
+def test_two_filters_and_a_segment_in_one_question(seeded, engine):
+    body = only_text(ask("how many iOS users in Brazil are in the moderate segment?")[0])
+    n = count(engine, "segment = 'Moderate Engagement' AND device = 'iOS' AND country = 'BR'")
+    everyone = count(engine, "device = 'iOS' AND country = 'BR'")
+    assert body.startswith(
+        f"*Moderate Engagement* users in Brazil (BR) on iOS: *{n}* — "
+        f"{fmt.percent(n / 30)} of all 30 *Moderate Engagement* users, and "
+        f"{fmt.percent(n / everyone)} of the {everyone} users in Brazil (BR) on iOS."
+    )
+
+
+def test_a_filtered_mean_names_its_population_and_its_reference(seeded, engine):
+    body = only_text(ask("mean searches for low engagement users in Brazil", "ask_metric")[0])
+    run = run_id(engine)
+    ((mean, n),) = (
+        sql(
+            engine,
+            "SELECT AVG(CAST(JSON_EXTRACT(features, '$.searches') AS DOUBLE)), COUNT(*) "
+            "FROM user_segments WHERE run_id = :run AND segment = 'Low Engagement' "
+            "AND country = 'BR'",
+            run=run,
+        )
+        if engine.dialect.name != "sqlite"
+        else sql(
+            engine,
+            "SELECT AVG(json_extract(features, '$.searches')), COUNT(*) FROM user_segments "
+            "WHERE run_id = :run AND segment = 'Low Engagement' AND country = 'BR'",
+            run=run,
+        )
+    )
+    assert body.startswith(
+        f"Average searches of *Low Engagement* users in Brazil (BR): *{fmt.number(mean)}* "
+        f"({n} users), against"
+    )
+
+
+def test_lowest_is_honoured(seeded, engine):
+    body = only_text(ask("which segment has the lowest number of clicks", "ask_metric")[0])
+    assert body.startswith("*Low Engagement* has the lowest average clicks")
+    body = only_text(ask("which segment has the most clicks", "ask_metric")[0])
+    assert body.startswith("*Highly Engaged* has the highest average clicks")
+
+
+def test_which_country_has_the_most(seeded, engine):
+    body = only_text(ask("which country has the most highly engaged users", "ask_metric")[0])
+    rows = sql(
+        engine,
+        "SELECT country, COUNT(*) FROM user_segments WHERE run_id = :run AND "
+        "segment = 'Highly Engaged' GROUP BY country ORDER BY COUNT(*) DESC",
+        run=run_id(engine),
+    )
+    names = {"BR": "Brazil (BR)", "US": "United States (US)"}
+    leaders = sorted(names[c] for c, n in rows if n == rows[0][1])
+    verb = "have" if len(leaders) > 1 else "has"
+    first_line = body.splitlines()[0]
+    assert (
+        sorted(part.strip("*") for part in first_line.split(f" {verb} ")[0].split(" and "))
+        == leaders
+    )
+    assert f"the most *Highly Engaged* users: *{rows[0][1]}*" in first_line
+
+
+@pytest.mark.parametrize(
+    "question, part",
+    [
+        ("how many users are in the north region?", '"north", "region"'),
+        ("average clicks of platinum plan users", 'No plan matches "platinum"'),
+        ("how many highly engaged users are German?", "Germany (DE)"),
+        ("how many users signed up in the last 30 days?", "this data has no signup date"),
+        ("users with more than 5 clicks", '"5"'),
+    ],
+)
+def test_a_part_that_cannot_be_applied_gets_no_number(seeded, question, part):
+    messages, events = ask(question)
+    body = only_text(messages)
+    assert body.startswith("I can't answer that exactly, so I won't guess a number")
+    assert part in body
+    assert "The segments are Low Engagement, Moderate Engagement, Highly Engaged." in body
+    assert "query" not in slots_set(events)
+
+
+def test_follow_ups_replace_a_filter_of_the_same_kind_and_add_another(seeded, engine):
+    _, events = ask("how many highly engaged users are in Brazil?")
+    first = slots_set(events)["query"]
+    messages, events = ask("and in the US?", "inform", previous=first)
+    us = count(engine, "segment = 'Highly Engaged' AND country = 'US'")
+    body = only_text(messages)
+    assert body.startswith(f"*Highly Engaged* users in United States (US): *{us}*")
+    assert '"US" instead of "Brazil"' in body
+    messages, _ = ask("what about Android?", "inform", previous=slots_set(events)["query"])
+    both = count(engine, "segment = 'Highly Engaged' AND country = 'US' AND device = 'Android'")
+    body = only_text(messages)
+    assert body.startswith(f"*Highly Engaged* users in United States (US) on Android: *{both}*")
+    assert '"Android" added to "US" from before' in body
+
+
+def test_a_missing_measure_is_asked_with_buttons_that_carry_the_question(seeded, engine):
+    messages, events = ask("average of the top segment in Brazil", "ask_metric")
+    assert messages[0]["text"] == "Which measure?"
+    button = next(b for b in messages[0]["buttons"] if b["title"] == "searches")
+    payload = json.loads(button["payload"][len("/inform") :])["query"]
+    messages, _ = ask("", "inform", entities=[entity("query", payload)])
+    assert only_text(messages).startswith("Average searches of *Highly Engaged* users in Brazil")
+
+
+def test_a_forged_button_gets_a_polite_reply(seeded):
+    bad = json.dumps({"measure": "count", "segments": ["Whales"]})
+    body = only_text(ask("", "inform", entities=[entity("query", bad)])[0])
+    assert "has no segment 'Whales'" in body
+    body = only_text(ask("", "inform", entities=[entity("query", "{not json")])[0])
+    assert "could not be read" in body
+
+
+def test_lists_page_with_more(seeded, engine):
+    messages, events = ask("top 5 highly engaged users in Brazil", "list_members")
+    rows = sql(
+        engine,
+        "SELECT user_id FROM user_segments WHERE run_id = :run AND segment = 'Highly Engaged' "
+        "AND country = 'BR' ORDER BY score DESC, user_id DESC",
+        run=run_id(engine),
+    )
+    body = only_text(messages)
+    assert f"1–5 of {len(rows)} (most engaged first)" in body
+    assert [r[0] for r in rows[:5]] == [
+        line.split()[0] for line in body.split("```")[1].splitlines()[3:]
+    ]
+    messages, _ = ask("more", "more", previous=slots_set(events)["query"])
+    body = only_text(messages)
+    assert f"6–10 of {len(rows)}" in body and rows[5][0] in body
+
+
+def test_a_user_by_their_own_id_format(seeded, engine):
+    segment = sql(
+        engine,
+        "SELECT segment FROM user_segments WHERE user_id = 'h004' AND run_id = :r",
+        r=run_id(engine),
+    )[0][0]
+    body = only_text(ask("what's h004's segment", "lookup_user")[0])
+    assert body.startswith(f"User *h004* is in *{segment}*.")
+    body = only_text(ask("which segment is user nobody42 in?", "lookup_user")[0])
+    assert "User nobody42 is not in run" in body
+
+
+def test_run_questions(seeded, engine):
+    assert "only run so far" in only_text(ask("what changed since the last run?", "ask_changes")[0])
+    body = only_text(ask("how good is the clustering?", "ask_quality")[0])
+    assert "Silhouette" in body and "What separates the segments most" in body
+    body = only_text(ask("what countries do we have?", "ask_data_info")[0])
+    assert "Countries (2):" in body and "Brazil (BR)" in body
+    body = only_text(ask("what is the segmentation based on?", "ask_run_info")[0])
+    assert "based on: clicks" in body
+
+
+def test_the_terminal_gets_plain_text_and_a_chart_path(seeded, tmp_path):
+    messages, _ = ask("show me a chart of the segment sizes", "ask_chart", channel="cmdline")
+    body = only_text(messages)
+    assert "*" not in body.replace("\033[1m", "").replace("\033[0m", "")
+    assert "Chart (Segment sizes) saved to" in body
+
+
+def test_slack_gets_the_structure_and_a_titled_chart(seeded, monkeypatch):
+    monkeypatch.setenv("SI_PUBLIC_URL", "http://127.0.0.1:5005")
+    messages, _ = ask("compare the low and the high segment", "compare_segments", channel="slack")
+    reply = messages[0]["custom"]["reply"]
+    assert any(block["type"] == "table" for block in reply["blocks"])
+    chart = next(m for m in messages if m.get("image"))
+    assert chart["custom"]["chart"]["title"] == "Low Engagement vs Highly Engaged"
+    assert chart["image"].startswith("http://127.0.0.1:5005/webhooks/webchat/charts/run")
+
+
+def test_no_run_says_how_to_build_one(use_database, engine):
+    body = only_text(ask("how many users are highly engaged?")[0])
+    assert "python -m segmentation demo" in body
+
+
+def test_a_huge_number_is_refused_not_crashed(seeded):
+    body = only_text(ask("top " + "9" * 400 + " users", "list_members")[0])
+    assert body.startswith("I can't answer that exactly")
