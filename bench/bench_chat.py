@@ -7,7 +7,10 @@ Measured in one run, on loopback:
 - the same single-stream figures for a stock `rasa init` assistant (no custom actions), served
   at the same time: the two alternate conversation by conversation, so drift in the machine's
   speed hits both alike;
-- user lookups at 1M against 1k; `rasa train` time; seconds until each server is ready.
+- user lookups at 1M against 1k; `rasa train` time; seconds until each server is ready;
+- questions that combine parts (issue 8): a count with several filters, a filtered mean and
+  "which segment has the most X", each at 1M against 1k users (answered from the run's cells,
+  so their cost should not grow with the number of users).
 
     .venv/bin/python bench/bench_chat.py                    # 1k and 1M users
     .venv/bin/python bench/bench_chat.py --sizes 1000       # quick
@@ -57,6 +60,27 @@ QUESTIONS = (
     "when were the segments last updated?",
 )
 STOCK_QUESTIONS = ("hello", "I am sad", "yes", "are you a bot?", "goodbye", "great", "hi")
+# Questions that combine a segment, filters and a measure, a few variants of each kind.
+COMBINED = {
+    "filtered count": (
+        "how many premium iOS users in Germany are highly engaged?",
+        "how many free Android users in Brazil are in the moderate segment?",
+        "how many basic plan users on the web in Japan are low engagement?",
+        "how many highly engaged users in India are on iOS?",
+    ),
+    "filtered mean": (
+        "average searches of low engagement users in Brazil",
+        "mean clicks of highly engaged users on Android",
+        "average sessions of moderate users on the premium plan",
+        "average article views of highly engaged users in France",
+    ),
+    "which segment most": (
+        "which segment has the most clicks?",
+        "which segment has the fewest sessions?",
+        "which segment searches the most in Germany?",
+        "which segment has the most article views on iOS?",
+    ),
+}
 
 
 def prepared_database(users: int) -> str:
@@ -67,14 +91,14 @@ def prepared_database(users: int) -> str:
     ensure_schema(engine)
     try:
         run = SegmentQueries(engine=engine).current_run()
-        if run.n_users == users:
+        if run.n_users == users and run.params.get("cells"):
             return url
     except NoDataError:
         pass
     print(f"... preparing {users:,} users (kept for the next run)", file=sys.stderr, flush=True)
     files = generate_demo_data(cache_dir() / f"demo-{users}-seed42", users)
     for table, path in files.items():
-        ingest_csv(engine, path, table)
+        ingest_csv(engine, path, table)  # a file loaded before is skipped
     build_segments(engine)
     return url
 
@@ -168,6 +192,10 @@ def measure_ours(users: int, model: Path, repeats: int, stock: str) -> Dict[str,
             "stock": stock_single,
             "eight": load_figures(base, messages, 8),
             "lookup": load_figures(base, lookups, 1),
+            **{
+                kind: load_figures(base, list(variants) * repeats, 1)
+                for kind, variants in COMBINED.items()
+            },
         }
 
 
@@ -246,6 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             ("stock rasa init, 1 stream", "stock"),
             ("8 streams", "eight"),
             ("user lookup", "lookup"),
+            *((kind, kind) for kind in COMBINED),
         ):
             f = result[key]
             rows.append(
@@ -271,6 +300,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  user lookup p50 at {ours[-1]['users']:,} / at {ours[0]['users']:,}: "
             f"{ours[-1]['lookup']['p50_ms'] / ours[0]['lookup']['p50_ms']:.2f}x"
         )
+        for kind in COMBINED:
+            print(
+                f"  {kind} p50 at {ours[-1]['users']:,} / at {ours[0]['users']:,}: "
+                f"{ours[-1][kind]['p50_ms'] / ours[0][kind]['p50_ms']:.2f}x"
+            )
     ready = "; ".join(
         f"{r['users']:,} users: rasa {r['ready_s']['rasa']:.1f}, actions {r['ready_s']['actions']:.1f}"
         for r in ours

@@ -145,3 +145,55 @@ def runs_and_row_counts(engine):
             ).all()
         )
     return runs, counts
+
+
+def run_info(
+    names=("Low Engagement", "Moderate Engagement", "Highly Engaged"),
+    features=("clicks", "searches", "sessions", "avg_article_time"),
+    values=None,
+    attributes=("country", "device", "plan", "signup_date"),
+    labels=None,
+    aliases=None,
+    data_as_of=datetime(2026, 10, 31, 23, 0),
+    run_id=1,
+):
+    """An in-memory RunInfo, for tests of the language layer (no database)."""
+    from segmentation.features import EVENT_FEATURES
+    from segmentation.results import RunInfo
+
+    labels = labels or {f: EVENT_FEATURES[f].label if f in EVENT_FEATURES else f for f in features}
+    aliases = aliases or {
+        f: list(EVENT_FEATURES[f].aliases) for f in features if f in EVENT_FEATURES
+    }
+    values = (
+        {
+            "country": ["BR", "DE", "FR", "US"],
+            "device": ["Android", "Web", "iOS"],
+            "plan": ["basic", "free", "premium"],
+        }
+        if values is None
+        else values
+    )
+    params = {
+        "features": list(features),
+        "labels": labels,
+        "aliases": aliases,
+        "attributes": list(attributes),
+        "values": {k: v for k, v in values.items() if k in attributes},
+        "signup_range": ["2024-01-01", "2026-10-30"] if "signup_date" in attributes else None,
+        "cells": True,
+    }
+    return RunInfo(
+        id=run_id,
+        created_at=datetime(2026, 11, 2, 9, 30),
+        finished_at=None,
+        source="events",
+        algorithm="kmeans",
+        k=len(names),
+        n_users=1000,
+        data_as_of=data_as_of,
+        status="complete",
+        params=params,
+        metrics={"silhouette": 0.31},
+        segment_names=tuple(names),
+    )

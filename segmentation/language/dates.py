@@ -187,11 +187,12 @@ def _expression(r: _Reader, i: int):
         if first and r.word(i + 1 + first[2]) in ("and", "to", "until", "till", "-"):
             second = r.point(i + 2 + first[2])
             if second:
-                start = first[0]
+                start, end = first[0], second[1]
                 if r.word(i + 1) in MONTHS and first[2] == 1 and second[2] == 2:
                     start = date(second[0].year, start.month, 1)  # "March to May 2026"
-                end = max(first[1], second[1])
-                return i, i + 2 + first[2] + second[2], min(start, second[0]), end
+                if start >= end:  # written the other way round
+                    start, end = second[0], first[1]
+                return i, i + 2 + first[2] + second[2], start, end
     if w in ("since", "after", "from"):
         point = r.point(i + 1)
         if point:

@@ -322,7 +322,7 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
         if shape in shapes and _shape_fits(shape, parts, features, segments, filters, intent):
             return shape
     for measure in ("median", "min", "max", "mean", "sum"):
-        if measure in measures and (features or measure == "mean"):
+        if measure in measures and (features or measure != "sum"):
             return measure
     if "share" in measures:
         return "share"

@@ -1,0 +1,188 @@
+"""Reading questions against a run's own vocabulary (segmentation.language), no database.
+
+Runs here are built in memory (tests/factories.run_info): any names, any k, any features.
+"""
+
+from datetime import date
+
+import pytest
+
+from segmentation.language.dates import find_dates
+from segmentation.language.interpret import understand
+from segmentation.language.text import tokenize
+from segmentation.language.vocabulary import Vocabulary
+from tests.factories import run_info
+
+APPS = run_info(
+    names=("Dormant", "Casual", "Regular", "Power Users"),
+    features=("Average Screen Time", "Average Spent on App (INR)", "Ratings",
+              "New Password Request", "Last Visited Minutes"),
+    attributes=(),
+    values={},
+    run_id=2,
+)  # fmt: skip
+
+
+def read(text, run=None, intent=None, previous=None, users=()):
+    vocabulary = Vocabulary(run or run_info())
+    return understand(
+        text, vocabulary, intent, previous, lambda ids: [i for i in ids if i in users]
+    )
+
+
+def mentions(text, run=None):
+    vocabulary = Vocabulary(run or run_info())
+    return [
+        (m.said, [(e.kind, e.key) for e in m.entries]) for m in vocabulary.mentions(tokenize(text))
+    ]
+
+
+# --- vocabulary ------------------------------------------------------------------------------
+def test_the_runs_own_names_come_first_and_tier_words_follow_the_rank():
+    assert read("number of users in the casual group", APPS).query.segments == ("Casual",)
+    understood = read("how many highly engaged users are there", APPS)
+    assert understood.query.segments == ("Power Users",)
+    assert '"highly engaged" is the most engaged segment, Power Users' in understood.notes
+    assert read("the least engaged users", APPS).query.segments == ("Dormant",)
+    ask = read("what do the moderate users look like", APPS).ask
+    assert ask[2] == ["Casual", "Regular"]  # k = 4 has two middle segments: ask which
+
+
+def test_features_answer_to_parts_of_their_column_names():
+    assert read("average ratings of power users", APPS).query.features == ("Ratings",)
+    understood = read("which segment resets passwords the most", APPS)
+    assert understood.query.features == ("New Password Request",)
+    assert understood.query.rank == "most" and understood.unknown == []
+    assert 'I read "resets passwords" as New Password Request' in understood.notes
+    spend = read("how much do power users spend on the app", APPS)
+    assert spend.query.features == ("Average Spent on App (INR)",)
+
+
+def test_near_misses_are_matched_and_said():
+    understood = read("how many higly engaged users in Brazl?")
+    assert understood.query.segments == ("Highly Engaged",)
+    assert understood.query.filters[0].values == ("BR",)
+    assert 'I read "Brazl" as Brazil (BR)' in understood.notes
+
+
+def test_countries_by_name_code_and_adjective_and_codes_only_in_capitals():
+    for text in ("users in Germany", "users in DE", "German users", "users in deu"):
+        found = mentions(text)
+        assert ("value", "DE") in [e for _, entries in found for e in entries] or text.endswith(
+            "deu"
+        ), text
+    assert mentions("show us the users in the segment") == []  # "us" is a word, not US
+    assert mentions("users per segment") == []  # "per" is a word, not Peru's PER
+    assert ("value", "US") in [e for _, entries in mentions("users in the US") for e in entries]
+
+
+def test_a_country_the_data_does_not_have_is_known_but_refused():
+    understood = read("how many users are in Japan?")
+    assert understood.problems and "Japan (JP)" in understood.problems[0]
+    assert "BR, DE, FR, US" in understood.problems[0]
+
+
+def test_numeric_codes_need_their_attribute_name():
+    globo = run_info(values={"country": ["1", "10", "11"], "device": ["1", "3", "4"]})
+    understood = read("how many highly engaged users are in country 10?", globo)
+    assert understood.query.filters[0].attribute == "country"
+    assert understood.query.filters[0].values == ("10",)
+    assert read("top 10 users", globo).query.filters == ()
+
+
+# --- dates -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, start, end",
+    [
+        ("joined this year", date(2026, 1, 1), date(2027, 1, 1)),
+        ("signed up last month", date(2026, 9, 1), date(2026, 10, 1)),
+        ("in March", date(2026, 3, 1), date(2026, 4, 1)),
+        ("in December", date(2025, 12, 1), date(2026, 1, 1)),  # the latest December
+        ("between March and May 2025", date(2025, 3, 1), date(2025, 6, 1)),
+        ("in the last 30 days", date(2026, 10, 2), date(2026, 11, 1)),
+        ("since June 2025", date(2025, 6, 1), None),
+        ("before 2025", None, date(2025, 1, 1)),
+        ("in Q1 2026", date(2026, 1, 1), date(2026, 4, 1)),
+    ],
+)
+def test_dates_are_relative_to_the_datas_last_day(text, start, end):
+    ((_, _, found),) = find_dates(tokenize(text), date(2026, 10, 31))
+    assert (found.start, found.end) == (start, end)
+
+
+def test_a_date_is_a_signup_date_and_activity_windows_are_refused():
+    query = read("how many highly engaged users joined this year?").query
+    assert query.filters[0].attribute == "signup_date"
+    assert query.filters[0].start == date(2026, 1, 1)
+    understood = read("how many users were active in the last 30 days?")
+    assert "can't limit activity" in understood.problems[0]
+    no_dates = read("how many users joined this year?", APPS)
+    assert "this data has no signup date" in no_dates.problems[0]
+
+
+# --- interpretation --------------------------------------------------------------------------
+def test_several_filters_a_segment_and_a_measure_in_one_question():
+    query = read("premium iOS users in the moderate segment, how many?").query
+    assert (query.measure, query.segments) == ("count", ("Moderate Engagement",))
+    assert {(f.attribute, f.values) for f in query.filters} == {
+        ("plan", ("premium",)),
+        ("device", ("iOS",)),
+    }
+
+
+@pytest.mark.parametrize(
+    "text, measure, rank",
+    [
+        ("which segment has the lowest number of clicks", "mean", "least"),
+        ("which segment has the fewest sessions", "mean", "least"),
+        ("which segment searches the most", "mean", "most"),
+        ("which country has the most highly engaged users", "count", "most"),
+        ("which plan has the highest share of highly engaged users", "share", "most"),
+    ],
+)
+def test_directions_are_honoured(text, measure, rank):
+    query = read(text, intent="ask_metric").query
+    assert (query.measure, query.rank) == (measure, rank)
+
+
+def test_unknown_words_and_values_are_never_dropped():
+    assert read("how many users are in the north region?").unknown == ["north", "region"]
+    assert read("users with more than 5 clicks").unknown == ["5"]
+    problem = read("average clicks of platinum plan users").problems[0]
+    assert problem == 'no plan matches "platinum"; the plans are basic, free, premium'
+    assert read("how many users renewed their subscription?").unknown == ["renewed"]
+
+
+def test_negation_keeps_the_unknown_and_says_so():
+    query = read("how many users are not in Germany?").query
+    assert query.filters[0].exclude and query.filters[0].values == ("DE",)
+    understood = read("users outside the least engaged segment")
+    assert understood.query.segments == ("Moderate Engagement", "Highly Engaged")
+
+
+def test_follow_ups_replace_the_same_kind_and_add_another_and_say_which():
+    first = read("how many highly engaged users are in Brazil?").query
+    second = read("and in France?", intent="inform", previous=first)
+    assert second.query.segments == ("Highly Engaged",)
+    assert [f.values for f in second.query.filters] == [("FR",)]
+    assert second.notes == ['"France" instead of "Brazil"']
+    third = read("what about Android?", intent="inform", previous=second.query)
+    assert [f.values for f in third.query.filters] == [("FR",), ("Android",)]
+    assert third.notes == ['"Android" added to "France" from before']
+    fourth = read("and the median clicks?", intent="inform", previous=third.query)
+    assert (fourth.query.measure, fourth.query.features) == ("median", ("clicks",))
+
+
+def test_user_ids_in_the_datas_own_format():
+    query = read("what's u0000042's segment", users={"u0000042"}).query
+    assert (query.measure, query.user_id) == ("user", "u0000042")
+    understood = read("which segment is user zz42 in?", intent="lookup_user")
+    assert understood.problems == ["user zz42 is not in run #1 of 02 Nov 2026 09:30 UTC"]
+    assert read("top 10 users", users={"10"}).query.measure == "list"
+
+
+def test_missing_parts_are_asked_with_the_runs_own_choices():
+    ask = read("average of the casual users", APPS).ask
+    assert ask[0] == "Which measure?" and ask[2][0] == "Average Screen Time"
+    ask = read("describe the segment", APPS, intent="ask_segment_profile").ask
+    assert ask[2] == ["Dormant", "Casual", "Regular", "Power Users"]
