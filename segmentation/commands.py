@@ -19,7 +19,7 @@ from segmentation.queries import SegmentQueries
 from segmentation.query import Query, parse_where
 from segmentation.render import render
 from segmentation.render.markup import plain
-from segmentation.render.phrases import notes
+from segmentation.render.phrases import notes, weak_separation
 
 
 def _csv_list(text: Optional[str]) -> Optional[List[str]]:
@@ -60,7 +60,8 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
     )
 
 
-def print_build(result) -> None:
+def print_build(result, engine) -> None:
+    """The new run's sizes and quality, with the caveat its answers will carry if any."""
     print(f"Run #{result.run_id} is current: {fmt.count(result.n_users)} users")
     rows = [
         (name, fmt.count(size), fmt.percent(size / result.n_users))
@@ -73,6 +74,9 @@ def print_build(result) -> None:
         if name in ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari")
     )
     print(f"Quality: {metrics}")
+    caveat = weak_separation(SegmentQueries(engine=engine).run(result.run_id))
+    if caveat:
+        print(caveat)
     print("Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 
@@ -85,7 +89,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         features=_csv_list(args.features),
         lower_is_better=_csv_list(args.lower),
     )
-    print_build(result)
+    print_build(result, engine)
     return 0
 
 
@@ -234,7 +238,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = ingest_csv(engine, path, table)
         state = "already loaded" if result.skipped_as_duplicate_file else "loaded"
         print(f"  {table}: {fmt.count(result.rows)} rows {state}")
-    print_build(build_segments(engine, settings_from_args(args)))
+    print_build(build_segments(engine, settings_from_args(args)), engine)
     return 0
 
 

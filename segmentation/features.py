@@ -234,6 +234,12 @@ def aggregate_event_features(
     )
 
 
+def readable_column(name: str) -> str:
+    """A feature table's column as people say it: "support_tickets_raised" -> "support
+    tickets raised" (names with spaces stay as they are)."""
+    return " ".join(name.replace("_", " ").split()) if "_" in name else name
+
+
 def load_dataset_features(
     engine: Engine,
     name: str,
@@ -277,7 +283,7 @@ def load_dataset_features(
         index=pd.Index([row.user_id for row in rows], name="user_id"),
     )
     frame = frame[wanted].astype(float).sort_index()
-    specs = [FeatureSpec(f, f, "", lower_is_better=f in lower) for f in wanted]
+    specs = [FeatureSpec(f, readable_column(f), "", lower_is_better=f in lower) for f in wanted]
     return FeatureFrame(
         frame=frame,
         specs=specs,

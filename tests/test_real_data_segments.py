@@ -13,6 +13,7 @@ from segmentation.clustering import ClusterSettings
 from segmentation.ingest import ingest_csv, load_feature_table
 from segmentation.queries import SegmentQueries
 from segmentation.query import Query
+from segmentation.render.phrases import weak_separation
 from segmentation.schema import segmentation_runs, user_segments
 
 FAST = ClusterSettings(n_init=3, stability_runs=1, silhouette_exact_max=10_000)
@@ -95,8 +96,16 @@ def test_app_features_without_id_column(engine, shared_data):
     assert engagement_by_segment(raw, lower, segments) == ORDER
     with engine.connect() as conn:
         metrics = conn.execute(select(segmentation_runs.c.metrics)).scalar_one()
-    # This synthetic table has almost no cluster structure, and the run's quality says so.
+    # This synthetic table has almost no cluster structure, and the run's quality says so:
+    # every answer about it carries a caveat naming what does separate the segments.
     assert metrics["silhouette"] < 0.25
+    caveat = weak_separation(SegmentQueries(engine=engine).current_run())
+    assert caveat.startswith(
+        f"Note: these segments are weakly separated (silhouette {metrics['silhouette']:.2f})"
+    )
+    leading = sorted(metrics["separation"], key=metrics["separation"].get, reverse=True)[:2]
+    named = " and ".join(name.replace("_", " ") for name in leading)
+    assert f"they differ mainly in {named}" in caveat and "support tickets raised" in named
 
 
 def test_socialmedia_with_junk_line_and_swapped_columns(engine, shared_data):
