@@ -27,16 +27,9 @@ from segmentation.build import build_segments
 from segmentation.clustering import ClusterSettings
 from segmentation.schema import ensure_schema
 from tests.servers import ARTIFACTS
+from tests.test_features_table import USERBEHAVIOUR_FEATURES
 
 FAST = ClusterSettings(n_init=3, stability_runs=1)
-UB_FEATURES = [
-    "Average Screen Time",
-    "Average Spent on App (INR)",
-    "Left Review",
-    "Ratings",
-    "New Password Request",
-    "Last Visited Minutes",
-]
 UB_NAMES = "Dormant,Casual,Regular,Power Users"
 
 
@@ -139,7 +132,7 @@ def load_userbehaviour(engine, folder) -> None:
         SHARED_DATA / "userbehaviour.csv",
         "apps",
         "userid",
-        UB_FEATURES,
+        USERBEHAVIOUR_FEATURES,
         ["Last Visited Minutes"],
     )
     settings = ClusterSettings(k=4, names=UB_NAMES.split(","), n_init=3, stability_runs=1)
