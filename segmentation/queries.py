@@ -79,7 +79,7 @@ class SegmentQueries(Answers, RunQueries):
                 run.lower_is_better(feature),
             )
             for feature in run.features
-            if values.get(feature, 0.0) or reference.get(feature, 0.0)
+            if feature in values and (values.get(feature, 0.0) or reference.get(feature, 0.0))
         ]
 
         def difference(item: FeatureComparison) -> float:
@@ -109,9 +109,21 @@ class SegmentQueries(Answers, RunQueries):
             model = self._model(conn, run)
             summaries = {s.name: s for s in self._summaries(conn, run)}
             before = self._user_row(conn, previous.id, user_id) if previous else None
-        distances = model.distances(model.transform(_matrix(model, [row.features])))[0]
+        scaled = model.transform(_matrix(model, [row.features]))
+        distances = model.distances(scaled)[0]
         ranked = sorted(zip(model.names, distances.tolist()), key=lambda item: item[1])
         features = self._compare(run, row.features, summaries[row.segment].means)
+        changes = []
+        if before is not None:
+            shift = scaled[0] - model.transform(_matrix(model, [before.features]))[0]
+            moves = sorted(zip(model.features, shift), key=lambda item: -abs(item[1]))
+            changes = [
+                item
+                for feature, step in moves
+                if abs(step) >= 0.1
+                for item in self._compare(run, {feature: row.features.get(feature, 0.0)},
+                                          {feature: before.features.get(feature, 0.0)})
+            ]  # fmt: skip
         return UserSegment(
             run,
             user_id,
@@ -121,6 +133,7 @@ class SegmentQueries(Answers, RunQueries):
             ranked,
             previous if before is not None else None,
             before.segment if before is not None else None,
+            changes,
         )
 
     def _model(self, conn: Connection, run: RunInfo) -> SegmentModel:

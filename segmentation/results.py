@@ -133,6 +133,9 @@ class UserSegment:
     distances: List[Tuple[str, float]]  # nearest first
     previous_run: Optional[RunInfo] = None
     previous_segment: Optional[str] = None
+    # Features that changed most since the previous run (value: now, reference: before),
+    # in the current model's scaled units: what drove a move.
+    changes: List[FeatureComparison] = field(default_factory=list)
 
     @property
     def moved(self) -> bool:

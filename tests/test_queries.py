@@ -178,6 +178,11 @@ def test_migration_between_runs(built, engine):
     assert sum(change.new_users.values()) == 1 and change.gone_users == {}
     user = queries.user_segment("l000")
     assert user.previous_segment == "Low Engagement" and user.moved
+    # What drove the move: their clicks now against then, straight from both runs' rows.
+    clicks = next(c for c in user.changes if c.feature == "clicks")
+    now, then = after.set_index("user_id").loc["l000"], before.set_index("user_id").loc["l000"]
+    assert (clicks.value, clicks.reference) == (now.clicks, then.clicks)
+    assert now.clicks > then.clicks
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(user_segments)).scalar_one()
     assert total == 90 + 91

@@ -145,7 +145,10 @@ def user(result: UserSegment, limit: int = 6) -> Reply:
         reply.text(
             f"They *moved* from {result.previous_segment} (run #{result.previous_run.id}) "
             f"to {result.segment}."
+            + (" What changed most, now against then:" if result.changes else "")
         )
+        if result.changes:
+            reply.table(["feature", "now", "then", "ratio"], comparison_rows(result.changes, 5))
     else:
         reply.text(f"Same segment as in the previous run (#{result.previous_run.id}).")
     return say.source(reply, result.run)
