@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
-from bot.slack import SeenCache, SegmentSlackInput
+from bot.slack import SegmentSlackInput
+from bot.slack_handler import SeenCache
 from bot.slack_output import chart_file, chart_title, slack_escape, split_message
 from bot.webchat import run_summary
 from segmentation.charts import saved_chart
@@ -61,7 +62,7 @@ def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, 
     assert slack.slack_token == "xoxb-unit-test"
     assert slack.slack_signing_secret == "unit-test-secret"
     assert slack.use_threads is True and slack.conversation_granularity == "thread"
-    assert slack.allowed_channels == {"C9"} and slack.allowed_teams == set()
+    assert slack.handler.allowed_channels == {"C9"} and slack.handler.allowed_teams == set()
     assert isinstance(channels["WebChatInput"], WebChatInput)
     assert channels["WebChatInput"].name() == "webchat" and slack.name() == "slack"
 
