@@ -37,6 +37,7 @@ from tests.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack, SlackSigner
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 TEST_TOKEN = "xoxb-0000000000-test-segment-insights"
+TEST_APP_TOKEN = "xapp-1-A0SEGAPP-0000000000-test-segment-insights"  # Socket Mode
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # not a real secret
 
 
