@@ -60,6 +60,7 @@ class Envelope:
     body: Dict[str, Any]
     connection: int
     sent_at: float
+    retry_attempt: int = 0
     acked_at: Optional[float] = None
     acks: int = 0
 
@@ -226,7 +227,12 @@ class FakeSocketMode:
         with self._lock:
             if envelope_id not in self.envelopes:
                 self.envelopes[envelope_id] = Envelope(
-                    envelope_id, kind, body, connection.number, time.monotonic()
+                    envelope_id,
+                    kind,
+                    body,
+                    connection.number,
+                    time.monotonic(),
+                    fields.get("retry_attempt") or 0,
                 )
         self.send(message, connection)
         return envelope_id
@@ -243,7 +249,7 @@ class FakeSocketMode:
         return self.send_event(
             first.body,
             envelope_id=envelope_id if same_id else None,
-            retry_attempt=1,
+            retry_attempt=first.retry_attempt + 1,
             retry_reason="timeout",
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import pytest
 
@@ -19,29 +19,13 @@ from tests.servers import (
     SEGMENTS,
     TEST_TOKEN,
     current_sizes,
+    reached_assistant,
     size_text,
     start_rasa,
+    wait_posts,
 )
 
 GRACE_SECONDS = 4.0
-
-
-def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]:
-    return assistant.slack.wait_for(
-        lambda: (lambda found: found if len(found) >= count else None)(
-            assistant.slack.posted(channel, **match)
-        )
-    )
-
-
-def reached_assistant(assistant, channel: str) -> int:
-    """Tracker events stored for conversations in `channel` (sender ids are
-    user_channel_thread): 0 means the request never got to the assistant."""
-    rows = assistant.sql(
-        "SELECT COUNT(*) AS n FROM events WHERE sender_id LIKE :pattern",
-        pattern=f"%{channel}%",
-    )
-    return int(rows[0].n)
 
 
 def settle(assistant, signer=None, channel: Optional[str] = None) -> None:
