@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlparse
 
-from tests.fake_socket_mode import FakeSocketMode
+from tests.fake_socket_mode import FakeSocketMode, wait_on
 from tests.slack_payloads import (  # noqa: F401 - SlackSigner, new_ts and unique: re-exported
     APP_ID,
     BOT_ID,
@@ -212,16 +212,7 @@ class FakeSlack:
 
     def wait_for(self, condition: Callable[[], Any], timeout: float = 90.0) -> Any:
         """Wait until `condition()` is truthy (re-checked on every call received)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                result = condition()
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout:.0f}s waiting for Slack calls")
-                self._lock.wait(min(remaining, 0.5))
+        return wait_on(self._lock, condition, timeout, "Slack calls")
 
     # -- HTTP --------------------------------------------------------------------------------
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str) -> None:

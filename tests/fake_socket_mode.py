@@ -38,6 +38,21 @@ from tests.slack_payloads import APP_ID
 ACK_TIMEOUT = 3.0  # Slack's limit for acknowledging an envelope
 
 
+def wait_on(lock: threading.Condition, condition: Callable[[], Any], timeout: float, what: str):
+    """Wait until `condition()`, called with `lock` held, is truthy (re-checked whenever the
+    lock is notified, at least every 0.25 s); returns its value."""
+    deadline = time.monotonic() + timeout
+    with lock:
+        while True:
+            result = condition()
+            if result:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            lock.wait(min(remaining, 0.25))
+
+
 @dataclass
 class Connection:
     """One WebSocket connection from the app."""
@@ -299,16 +314,7 @@ class FakeSocketMode:
     # -- checks ------------------------------------------------------------------------------
     def wait_for(self, condition: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Wait until `condition()` (called with the lock held) is truthy."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                result = condition()
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout:.0f}s waiting for Socket Mode")
-                self._lock.wait(min(remaining, 0.25))
+        return wait_on(self._lock, condition, timeout, "Socket Mode")
 
     def wait_connection(self, after: int = 0, timeout: float = 60.0) -> Connection:
         """Wait for an open connection numbered above `after`; returns it."""

@@ -88,6 +88,21 @@ def direct_event(text: str, channel: str, user: str, ts: Optional[str] = None, *
     }
 
 
+def buttons_message(choices: Dict[str, str], text: str = "Which segment?") -> Dict[str, Any]:
+    """A message of the bot's with one button per choice (title -> value), as a click
+    payload carries it."""
+    elements = [
+        {
+            "type": "button",
+            "action_id": f"choice_{index}",
+            "text": {"type": "plain_text", "text": title},
+            "value": value,
+        }
+        for index, (title, value) in enumerate(choices.items())
+    ]
+    return {"ts": new_ts(), "text": text, "blocks": [{"type": "actions", "elements": elements}]}
+
+
 def block_actions(
     message: Dict[str, Any], channel: str, user: str, value: str, team_id: str = TEAM_ID
 ) -> Dict[str, Any]:

@@ -24,6 +24,7 @@ from tests.servers import (
     start_rasa,
     wait_posts,
 )
+from tests.slack_payloads import buttons_message
 
 GRACE_SECONDS = 4.0
 
@@ -283,24 +284,9 @@ def test_allow_lists_limit_what_is_served(assistant, restricted):
     assert other_team.post(other_team.mention(question, allowed, "U0A")).status_code == 200
 
     # A button click in a channel that isn't served.
-    posted = {
-        "ts": new_ts(),
-        "text": "Which segment?",
-        "blocks": [
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "choice_0",
-                        "text": {"type": "plain_text", "text": "Highly Engaged"},
-                        "value": '/ask_segment_size{"segment": "Highly Engaged"}',
-                    }
-                ],
-            }
-        ],
-    }
-    click = signer.click(posted, other_channel, "U0A", posted["blocks"][0]["elements"][0]["value"])
+    value = '/ask_segment_size{"segment": "Highly Engaged"}'
+    posted = buttons_message({"Highly Engaged": value})
+    click = signer.click(posted, other_channel, "U0A", value)
     assert signer.post(click).status_code == 200
 
     settle(assistant, signer, spare)

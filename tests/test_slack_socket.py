@@ -36,6 +36,7 @@ from tests.slack_payloads import (
     BOT_ID,
     BOT_USER_ID,
     block_actions,
+    buttons_message,
     direct_event,
     event_callback,
     mention_event,
@@ -260,24 +261,8 @@ def test_unlisted_channels_other_teams_and_the_bots_own_messages_are_ignored(ass
     dm = bot.channel("D")
     deliver("own user id", direct_event(QUESTION, dm, BOT_USER_ID), dm)
     unlisted = unique("C")
-    posted = {
-        "ts": new_ts(),
-        "text": "Which segment?",
-        "blocks": [
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "choice_0",
-                        "text": {"type": "plain_text", "text": "Highly Engaged"},
-                        "value": '/ask_segment_size{"segment": "Highly Engaged"}',
-                    }
-                ],
-            }
-        ],
-    }
-    value = posted["blocks"][0]["elements"][0]["value"]
+    value = '/ask_segment_size{"segment": "Highly Engaged"}'
+    posted = buttons_message({"Highly Engaged": value})
     sent.append(bot.fake.send_interactive(block_actions(posted, unlisted, "U0A", value)))
     ignored["click in an unlisted channel"] = unlisted
 
