@@ -3,7 +3,8 @@
 chat   builds demo data if there is no run, trains if the model is stale, starts the action server
        and opens `rasa shell`; stops everything when you quit (/stop) or press Ctrl-C.
 serve  starts the action server and the Rasa server (REST, web chat, and Slack when its
-       environment variables are set) on loopback ports from RASA_PORT / ACTION_PORT.
+       environment variables are set: Socket Mode with SLACK_APP_TOKEN, the Events API with
+       SLACK_SIGNING_SECRET) on loopback ports from RASA_PORT / ACTION_PORT.
 train  trains the model if the training data changed.
 """
 
@@ -17,7 +18,7 @@ import sys
 import threading
 from typing import List, Optional
 
-from bot.channels import slack_enabled, write_credentials
+from bot.channels import slack_banner, write_credentials
 from bot.environment import rasa_command
 from bot.model import ensure_model
 from bot.processes import HOST, Servers, free_port, port_from_env
@@ -91,10 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with Servers(model, rasa_port, action_port, credentials, extra_env) as servers:
         print(f"Rasa server:   {servers.rasa_url} (REST: /webhooks/rest/webhook)")
         print(f"Web chat:      {servers.rasa_url}/webhooks/webchat/")
-        if slack_enabled(os.environ):
-            print(f"Slack webhook: {servers.rasa_url}/webhooks/slack/webhook")
-        else:
-            print("Slack:         off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)")
+        for line in slack_banner(os.environ, servers.rasa_url):
+            print(line)
         print(f"Action server: {servers.action_url}")
         print(f"Logs:          {servers.log_dir}")
         print("Press Ctrl-C to stop.", flush=True)

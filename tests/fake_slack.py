@@ -1,4 +1,4 @@
-"""A local stand-in for Slack: the Web API methods the bot uses, and signed Slack requests.
+"""A local stand-in for Slack's Web API, recording what the bot calls.
 
 `FakeSlack` is an HTTP server on 127.0.0.1 speaking the Web API protocol: form, query or JSON
 arguments, `Authorization: Bearer xoxb-...`, HTTP 200 with `{"ok": true, ...}` or
@@ -7,14 +7,16 @@ the external file upload flow (files.getUploadURLExternal -> POST the bytes to u
 files.completeUploadExternal), records every call, and checks what real Slack would refuse
 (bad token, missing channel or text, oversized or malformed blocks, unknown uploads).
 
-`SlackSigner` builds Events API and interactivity requests signed the way Slack signs them
-(v0 HMAC-SHA256 over `v0:{timestamp}:{body}`).
+With `enable_socket_mode(app_token)` it also answers apps.connections.open, which takes only
+the app-level token, in the Authorization header, and returns a URL of the Socket Mode
+endpoint (tests/fake_socket_mode.py). Bot methods refuse the app token and vice versa
+(`not_allowed_token_type`), as Slack does.
+
+What Slack sends the bot (events, clicks, signed webhook requests) is in tests/slack_payloads.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import threading
@@ -23,14 +25,18 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, urlparse
 
-import requests
-
-TEAM_ID = "T0SEGMENTS"
-BOT_USER_ID = "U0SEGBOT"
-BOT_ID = "B0SEGBOT"
-APP_ID = "A0SEGAPP"
+from tests.fake_socket_mode import FakeSocketMode, wait_on
+from tests.slack_payloads import (  # noqa: F401 - SlackSigner, new_ts and unique: re-exported
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    SlackSigner,
+    new_ts,
+    unique,
+)
 
 
 @dataclass
@@ -127,6 +133,8 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
+        self.app_token: Optional[str] = None
+        self.socket_mode: Optional[FakeSocketMode] = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeSlack":
@@ -150,7 +158,17 @@ class FakeSlack:
         self._thread.start()
         return self
 
+    def enable_socket_mode(self, app_token: str, **options: Any) -> FakeSocketMode:
+        """Accept `app_token` for apps.connections.open and start the Socket Mode endpoint."""
+        if self.socket_mode is None:
+            self.socket_mode = FakeSocketMode(**options).start()
+        self.app_token = app_token
+        return self.socket_mode
+
     def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+            self.socket_mode = None
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -201,16 +219,7 @@ class FakeSlack:
 
     def wait_for(self, condition: Callable[[], Any], timeout: float = 90.0) -> Any:
         """Wait until `condition()` is truthy (re-checked on every call received)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                result = condition()
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout:.0f}s waiting for Slack calls")
-                self._lock.wait(min(remaining, 0.5))
+        return wait_on(self._lock, condition, timeout, "Slack calls")
 
     # -- HTTP --------------------------------------------------------------------------------
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str) -> None:
@@ -243,13 +252,11 @@ class FakeSlack:
             self._reply(handler, 200, b'{"ok": false, "error": "invalid_json"}', "application/json")
             return
         auth = handler.headers.get("Authorization") or ""
-        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.pop("token", None)
+        in_header = auth.startswith("Bearer ")
+        token = auth[len("Bearer ") :] if in_header else args.pop("token", None)
         call = Call(method, args, token, kind)
         try:
-            if not token:
-                raise SlackError("not_authed")
-            if token != self.token:
-                raise SlackError("invalid_auth")
+            self._check_token(method, token, in_header)
             handler_method = getattr(self, "api_" + method.replace(".", "_"), None)
             if handler_method is None:
                 raise SlackError("unknown_method")
@@ -261,6 +268,20 @@ class FakeSlack:
             self.calls.append(call)
             self._lock.notify_all()
         self._reply(handler, 200, json.dumps(call.response).encode(), "application/json")
+
+    def _check_token(self, method: str, token: Optional[str], in_header: bool) -> None:
+        """Bot methods take the bot token; apps.connections.open the app token, in a header."""
+        if not token:
+            raise SlackError("not_authed")
+        wanted, other = self.token, self.app_token
+        if method == "apps.connections.open":
+            if not in_header:
+                raise SlackError("not_authed")
+            wanted, other = self.app_token, self.token
+        if token == other:
+            raise SlackError("not_allowed_token_type")
+        if token != wanted:
+            raise SlackError("invalid_auth")
 
     # -- Web API methods (called with the lock held) -----------------------------------------
     def _new_ts(self) -> str:
@@ -276,6 +297,10 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def api_apps_connections_open(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        assert self.socket_mode is not None  # the app token exists only with Socket Mode on
+        return {"url": self.socket_mode.issue_url()}
 
     def api_chat_postMessage(self, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = args.get("channel")
@@ -362,156 +387,3 @@ class FakeSlack:
                 for u, _ in done
             ]
         }
-
-
-# --- signed requests from "Slack" ---------------------------------------------------------------
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    base = f"v0:{timestamp}:".encode() + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-_ids = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    """A fresh Slack-looking id, e.g. unique("C") -> "C0T1A2B3C4"."""
-    return f"{prefix}0T{next(_ids)}{uuid.uuid4().hex[:6].upper()}"
-
-
-def new_ts() -> str:
-    return f"{time.time():.6f}"
-
-
-@dataclass
-class Request:
-    """A request to send to the Slack webhook: body bytes and headers (incl. signature)."""
-
-    body: bytes
-    headers: Dict[str, str]
-
-
-class SlackSigner:
-    """Builds and posts Slack requests to the Rasa server's Slack webhook."""
-
-    def __init__(self, webhook_url: str, secret: str, team_id: str = TEAM_ID) -> None:
-        self.webhook_url = webhook_url
-        self.secret = secret
-        self.team_id = team_id
-
-    def sign(
-        self,
-        body: bytes,
-        content_type: str,
-        timestamp: Optional[int] = None,
-        secret: Optional[str] = None,
-    ) -> Request:
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        return Request(
-            body,
-            {
-                "Content-Type": content_type,
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": signature(secret or self.secret, stamp, body),
-                "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            },
-        )
-
-    def event_body(self, event: Dict[str, Any], event_id: Optional[str] = None, **extra: Any):
-        payload = {
-            "token": "legacy-verification-token",
-            "team_id": self.team_id,
-            "api_app_id": APP_ID,
-            "event": {"team": self.team_id, "event_ts": event.get("ts"), **event},
-            "type": "event_callback",
-            "event_id": event_id or unique("Ev"),
-            "event_time": int(time.time()),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": BOT_USER_ID,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-            **extra,
-        }
-        return json.dumps(payload).encode()
-
-    def mention(self, text: str, channel: str, user: str, ts: Optional[str] = None, **kw: Any):
-        """An app_mention event: "<@BOT> text" in a channel."""
-        event = {
-            "type": "app_mention",
-            "user": user,
-            "text": f"<@{BOT_USER_ID}> {text}",
-            "ts": ts or new_ts(),
-            "channel": channel,
-            **kw.pop("event", {}),
-        }
-        return self.sign(self.event_body(event, **kw), "application/json")
-
-    def direct(self, text: str, channel: str, user: str, ts: Optional[str] = None, **kw: Any):
-        """A message.im event: a direct message to the bot."""
-        event = {
-            "type": "message",
-            "channel_type": "im",
-            "user": user,
-            "text": text,
-            "ts": ts or new_ts(),
-            "channel": channel,
-            **kw.pop("event", {}),
-        }
-        return self.sign(self.event_body(event, **kw), "application/json")
-
-    def click(self, message: Dict[str, Any], channel: str, user: str, value: str) -> Request:
-        """A block_actions payload: `user` clicked the button with `value` on `message`."""
-        button = next(
-            element
-            for block in message.get("blocks", [])
-            if block.get("type") == "actions"
-            for element in block["elements"]
-            if element.get("value") == value
-        )
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": "pm", "name": "pm", "team_id": self.team_id},
-            "api_app_id": APP_ID,
-            "token": "legacy-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": message["ts"],
-                "channel_id": channel,
-                "is_ephemeral": False,
-                "thread_ts": message.get("thread_ts"),
-            },
-            "trigger_id": unique("Tr"),
-            "team": {"id": self.team_id, "domain": "segments"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": "product"},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": "https://hooks.slack.test/actions/unused",
-            "actions": [
-                {
-                    "action_id": button["action_id"],
-                    "block_id": "choices",
-                    "text": button["text"],
-                    "value": value,
-                    "type": "button",
-                    "action_ts": new_ts(),
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        return self.sign(body, "application/x-www-form-urlencoded")
-
-    def post(self, request: Request, **headers: str) -> requests.Response:
-        """POST `request` (plus extra headers, e.g. X-Slack-Retry-Num) to the webhook."""
-        return requests.post(
-            self.webhook_url,
-            data=request.body,
-            headers={**request.headers, **headers},
-            timeout=30,
-        )

@@ -37,6 +37,7 @@ from tests.fake_slack import BOT_USER_ID, TEAM_ID, FakeSlack, SlackSigner
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 TEST_TOKEN = "xoxb-0000000000-test-segment-insights"
+TEST_APP_TOKEN = "xapp-1-A0SEGAPP-0000000000-test-segment-insights"  # Socket Mode
 TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # not a real secret
 
 
@@ -136,6 +137,7 @@ def slack_environment(fake: FakeSlack, **extra: str) -> Dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": TEST_TOKEN,
         "SLACK_SIGNING_SECRET": TEST_SIGNING_SECRET,
+        "SLACK_APP_TOKEN": "",  # Socket Mode only where a test turns it on
         "SLACK_API_URL": fake.api_url,
         "SLACK_ALLOWED_CHANNELS": "",
         "SLACK_ALLOWED_TEAMS": "",
@@ -251,3 +253,22 @@ def size_text(db: Dict[str, Any], segment: str) -> str:
         f"*{segment}* has *{size:,} users*, {share * 100:.1f}% of all {db['total']:,} users.\n"
         f"_From run #{db['run_id']} of {db['created_at']:%d %b %Y %H:%M} UTC._"
     )
+
+
+def wait_posts(assistant: Assistant, channel: str, count: int = 1, **match: Any) -> List[Dict]:
+    """Wait until the fake Slack has `count` messages posted to `channel`; returns them."""
+    return assistant.slack.wait_for(
+        lambda: (lambda found: found if len(found) >= count else None)(
+            assistant.slack.posted(channel, **match)
+        )
+    )
+
+
+def reached_assistant(assistant: Assistant, channel: str) -> int:
+    """Tracker events stored for conversations in `channel` (sender ids are
+    user_channel_thread): 0 means the request never got to the assistant."""
+    rows = assistant.sql(
+        "SELECT COUNT(*) AS n FROM events WHERE sender_id LIKE :pattern",
+        pattern=f"%{channel}%",
+    )
+    return int(rows[0].n)

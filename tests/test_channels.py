@@ -1,5 +1,5 @@
 """Unit tests for the channel configuration and the helpers of the Slack and web chat channels
-(the end-to-end behaviour is in test_slack.py and test_webchat.py)."""
+(the end-to-end behaviour is in test_slack.py, test_slack_socket.py and test_webchat.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,24 @@ import os
 import pytest
 import yaml
 
-from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
-from bot.slack import SeenCache, SegmentSlackInput
+from bot.channels import (
+    SLACK_CHANNEL,
+    SLACK_SOCKET_CHANNEL,
+    WEBCHAT_CHANNEL,
+    channel_settings,
+    slack_banner,
+    write_credentials,
+)
+from bot.slack import SegmentSlackInput
+from bot.slack_handler import SeenCache, SlackHandler, conversation_id
 from bot.slack_output import slack_escape, split_message
+from bot.slack_socket import SlackSocketModeInput
 from bot.webchat import run_summary
 from segmentation.charts import saved_chart
 from segmentation.errors import DatabaseUnavailable, NoDataError
 
 SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_SIGNING_SECRET": "unit-test-secret"}
+SOCKET_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_APP_TOKEN": "xapp-1-unit-test"}
 
 
 def test_rest_and_webchat_always_slack_only_with_token_and_secret():
@@ -46,21 +56,35 @@ def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, 
 
     from bot.webchat import WebChatInput
 
-    env = {**SLACK_ENV, "SLACK_ALLOWED_CHANNELS": "C9"}
+    env = {**SLACK_ENV, **SOCKET_ENV, "SLACK_ALLOWED_CHANNELS": "C9"}
     path = write_credentials(tmp_path, env=env)
     text = path.read_text()
-    assert "xoxb" not in text and "unit-test-secret" not in text
-    assert list(yaml.safe_load(text)) == ["rest", WEBCHAT_CHANNEL, SLACK_CHANNEL]
+    assert "xoxb" not in text and "unit-test-secret" not in text and "xapp" not in text
+    assert list(yaml.safe_load(text)) == [
+        "rest",
+        WEBCHAT_CHANNEL,
+        SLACK_CHANNEL,
+        SLACK_SOCKET_CHANNEL,
+    ]
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     channels = {type(c).__name__: c for c in create_http_input_channels(None, str(path))}
-    assert set(channels) == {"RestInput", "WebChatInput", "SegmentSlackInput"}
+    assert set(channels) == {
+        "RestInput",
+        "WebChatInput",
+        "SegmentSlackInput",
+        "SlackSocketModeInput",
+    }
+    socket = channels["SlackSocketModeInput"]
+    assert socket.app_token == "xapp-1-unit-test" and socket.handler.token == "xoxb-unit-test"
+    assert socket.handler.allowed_channels == {"C9"} and socket.handler.use_threads is True
+    assert socket.name() == "slack_socket"
     slack = channels["SegmentSlackInput"]
     assert slack.slack_token == "xoxb-unit-test"
     assert slack.slack_signing_secret == "unit-test-secret"
     assert slack.use_threads is True and slack.conversation_granularity == "thread"
-    assert slack.allowed_channels == {"C9"} and slack.allowed_teams == set()
+    assert slack.handler.allowed_channels == {"C9"} and slack.handler.allowed_teams == set()
     assert isinstance(channels["WebChatInput"], WebChatInput)
     assert channels["WebChatInput"].name() == "webchat" and slack.name() == "slack"
 
@@ -76,6 +100,68 @@ def test_slack_channel_refuses_to_start_without_its_secrets(monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
     with pytest.raises(InvalidConfigException, match="conversation_granularity"):
         SegmentSlackInput.from_credentials({"conversation_granularity": "galaxy"})
+
+
+def test_socket_mode_needs_both_tokens_and_an_app_level_token(monkeypatch):
+    from rasa.shared.exceptions import InvalidConfigException
+
+    assert SLACK_SOCKET_CHANNEL in channel_settings(SOCKET_ENV)
+    assert SLACK_CHANNEL not in channel_settings(SOCKET_ENV)  # no signing secret: no webhook
+    assert SLACK_SOCKET_CHANNEL not in channel_settings({"SLACK_APP_TOKEN": "xapp-1"})
+    assert SLACK_SOCKET_CHANNEL not in channel_settings(SLACK_ENV)
+    for name in SOCKET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(InvalidConfigException, match="SLACK_APP_TOKEN"):
+        SlackSocketModeInput.from_credentials({})
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-1")  # the bot token pasted by mistake
+    with pytest.raises(InvalidConfigException, match="app-level token"):
+        SlackSocketModeInput.from_credentials({})
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    with pytest.raises(InvalidConfigException, match="conversation_granularity"):
+        SlackSocketModeInput.from_credentials({"conversation_granularity": "galaxy"})
+
+
+def test_serve_banner_says_how_slack_is_connected():
+    url = "http://127.0.0.1:5005"
+    (off,) = slack_banner({}, url)
+    assert off.startswith("Slack:         off") and "SLACK_APP_TOKEN" in off
+    (socket,) = slack_banner(SOCKET_ENV, url)
+    assert "Socket Mode" in socket and f"{url}/webhooks/slack_socket/" in socket
+    (webhook,) = slack_banner(SLACK_ENV, url)
+    assert f"{url}/webhooks/slack/webhook" in webhook
+    assert len(slack_banner({**SLACK_ENV, **SOCKET_ENV}, url)) == 2
+
+
+def test_handler_reads_mentions_dms_and_clicks_into_conversations():
+    handler = SlackHandler("xoxb-1", granularity="thread")
+    handler.bot_user_id = "UBOT"
+    mention = {
+        "type": "event_callback",
+        "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> hi", "channel": "C1"},
+    }
+    mention["event"]["ts"] = "1.5"
+    assert handler.message(mention) == (
+        "hi",
+        "U1_C1_1.5",
+        {"out_channel": "C1", "thread_id": "1.5", "users": ["UBOT"]},
+    )
+    reply = dict(mention, event={**mention["event"], "type": "message", "thread_ts": "1.0"})
+    assert handler.message(reply) is None  # a channel message that doesn't mention the bot
+    reply["event"]["channel_type"] = "im"
+    assert handler.message(reply)[1] == "U1_C1_1.0"  # a DM thread reply: the same thread
+    click = {
+        "type": "block_actions",
+        "user": {"id": "U2"},
+        "container": {"channel_id": "D2"},
+        "message": {"ts": "2.0", "thread_ts": "1.0"},
+        "actions": [{"type": "button", "value": "/ask{}"}],
+    }
+    assert handler.message(click)[:2] == ("/ask{}", "U2_D2_1.0")
+    link = dict(click, actions=[{"type": "button", "url": "https://x"}])
+    assert handler.message(link) is None
+    assert conversation_id("sender", "U1", "C1", "1.0") == "U1"
+    assert conversation_id("channel", "U1", "C1", "1.0") == "U1_C1"
 
 
 def test_split_message_keeps_code_blocks_balanced():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import pytest
 
@@ -19,29 +19,14 @@ from tests.servers import (
     SEGMENTS,
     TEST_TOKEN,
     current_sizes,
+    reached_assistant,
     size_text,
     start_rasa,
+    wait_posts,
 )
+from tests.slack_payloads import buttons_message
 
 GRACE_SECONDS = 4.0
-
-
-def wait_posts(assistant, channel: str, count: int = 1, **match) -> List[Dict]:
-    return assistant.slack.wait_for(
-        lambda: (lambda found: found if len(found) >= count else None)(
-            assistant.slack.posted(channel, **match)
-        )
-    )
-
-
-def reached_assistant(assistant, channel: str) -> int:
-    """Tracker events stored for conversations in `channel` (sender ids are
-    user_channel_thread): 0 means the request never got to the assistant."""
-    rows = assistant.sql(
-        "SELECT COUNT(*) AS n FROM events WHERE sender_id LIKE :pattern",
-        pattern=f"%{channel}%",
-    )
-    return int(rows[0].n)
 
 
 def settle(assistant, signer=None, channel: Optional[str] = None) -> None:
@@ -312,24 +297,9 @@ def test_allow_lists_limit_what_is_served(assistant, restricted):
     assert other_team.post(other_team.mention(question, allowed, "U0A")).status_code == 200
 
     # A button click in a channel that isn't served.
-    posted = {
-        "ts": new_ts(),
-        "text": "Which segment?",
-        "blocks": [
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "choice_0",
-                        "text": {"type": "plain_text", "text": "Highly Engaged"},
-                        "value": '/ask_segment_size{"segment": "Highly Engaged"}',
-                    }
-                ],
-            }
-        ],
-    }
-    click = signer.click(posted, other_channel, "U0A", posted["blocks"][0]["elements"][0]["value"])
+    value = '/ask_segment_size{"segment": "Highly Engaged"}'
+    posted = buttons_message({"Highly Engaged": value})
+    click = signer.click(posted, other_channel, "U0A", value)
     assert signer.post(click).status_code == 200
 
     settle(assistant, signer, spare)
