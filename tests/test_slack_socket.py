@@ -167,7 +167,7 @@ def test_charts_are_uploaded_into_the_thread(assistant, socket_bot):
 def test_button_click_is_answered_in_the_thread(assistant, socket_bot):
     bot = socket_bot
     dm, user, ts = bot.channel("D"), unique("U"), new_ts()
-    asked = bot.event(direct_event("what's the size of the segment", dm, user, ts))
+    asked = bot.event(direct_event("describe the segment", dm, user, ts))
 
     (question,) = wait_posts(assistant, dm)
     assert question["thread_ts"] == ts
