@@ -8,6 +8,7 @@ carries its run and the query it answers, so the reply can say what it counted.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy import func, select
@@ -90,8 +91,42 @@ class Answers:
             if key != "segment" and attribute not in present:
                 raise CannotApply(no_attribute_message(run, attribute))
 
+    @staticmethod
+    def stored_values(run: RunInfo, query: Query) -> Query:
+        """Filter values as the data spells them ("ios" -> "iOS", "DE " -> "DE"), so every
+        database matches the same users; a value no user has is refused, naming the values."""
+        known = run.params.get("values", {})
+        filters = []
+        for f in query.filters:
+            values = known.get(f.attribute)
+            if not f.values or values is None:
+                filters.append(f)
+                continue
+            by_key = {v.strip().casefold(): v for v in values}
+            spelled = []
+            for value in f.values:
+                found = by_key.get(str(value).strip().casefold())
+                if found is None:
+                    label = (
+                        ATTRIBUTES[f.attribute].label if f.attribute in ATTRIBUTES else f.attribute
+                    )
+                    raise CannotApply(
+                        f"no user of {run.label} has {label} '{value}'; the values are "
+                        + ", ".join(values[:30])
+                    )
+                spelled.append(found)
+            filters.append(replace(f, values=tuple(spelled)))
+        return query.with_(filters=tuple(filters))
+
     def answer(self, query: Query):
-        """The result object for `query` (see segmentation.query for the measures)."""
+        """The result object for `query` (see segmentation.query for the measures), read
+        through one connection."""
+        with self.connection():
+            return self._answer(query)
+
+    def _answer(self, query: Query):
+        if query.filters and query.measure not in ("trend",):
+            query = self.stored_values(self.resolve_run(query.run), query)
         handlers = {
             "count": self.measured,
             "share": self.measured,
@@ -134,7 +169,7 @@ class Answers:
                     conn, run, query, asked, keys, groups, total, population
                 )
         if "segment" in query.group_by:
-            groups = _complete_segments(groups, query, asked)
+            groups = _complete_segments(groups, query, asked, population.n)
         return Measured(run, query, groups, total, population, {s: sizes[s] for s in asked})
 
     def _sizes(self, conn: Connection, run: RunInfo) -> Dict[str, int]:
@@ -266,11 +301,18 @@ class Answers:
         if not runs:
             raise NoDataError("there is no segmentation run yet")
         sizes: Dict[int, Dict[str, int]] = {}
+        skipped: List[RunInfo] = []
         with self.connection() as conn:
             for run in runs:
                 if query.filters:
-                    self.check(run, query.with_(segments=(), features=(), group_by=()))
-                    cells = aggregate.cell_stats(conn, run, None, query.filters)
+                    try:
+                        plain = query.with_(segments=(), features=(), group_by=())
+                        self.check(run, plain)
+                        filters = self.stored_values(run, plain).filters
+                    except CannotApply:
+                        skipped.append(run)  # this run's users have no such attribute
+                        continue
+                    cells = aggregate.cell_stats(conn, run, None, filters)
                     counts = {}
                     for cell in cells:
                         counts[cell.segment] = counts.get(cell.segment, 0) + cell.n
@@ -278,7 +320,10 @@ class Answers:
                     counts = self._sizes(conn, run)
                 sizes[run.id] = {name: counts.get(name, 0) for name in run.segment_names}
         totals = {run_id: sum(by.values()) for run_id, by in sizes.items()}
-        return Trend(runs, sizes, totals, query)
+        kept = [run for run in runs if run.id in sizes]
+        if not kept:
+            raise CannotApply(f"no run can apply {', '.join(f.said for f in query.filters)}")
+        return Trend(kept, sizes, totals, query, skipped)
 
     def data_info(self, query: Query) -> DataInfo:
         """The run's features and, for each attribute its users have, the values and counts."""
@@ -342,6 +387,9 @@ def _group(cells, query: Query, asked, keys, stat) -> Tuple[List[Group], Group, 
         groups.append(
             Group(key, merged.n, _value(merged, stat), base.get(attribute_key, 0) if keys else 0)
         )
+    if keys and "segment" not in query.group_by:  # values with none of the asked users: 0
+        present = {g.key for g in groups}
+        groups += [Group(key, 0, None, n) for key, n in base.items() if key not in present]
     if not query.group_by and not groups:
         groups = [Group((), 0, None, 0)]
     asked_cells = aggregate.combine([c for c in cells if c.segment in asked_set])
@@ -371,10 +419,9 @@ def _with_value(group: Group, value: Optional[float]) -> Group:
     return Group(group.key, group.n, value, group.base)
 
 
-def _complete_segments(groups: List[Group], query: Query, asked) -> List[Group]:
+def _complete_segments(groups: List[Group], query: Query, asked, everyone: int) -> List[Group]:
     """Segments with no matching user still get a row (0 users), in the run's order."""
     if query.group_by != ("segment",):
         return groups
     by_key = {g.key: g for g in groups}
-    base = groups[0].base if groups else 0
-    return [by_key.get((name,), Group((name,), 0, None, base)) for name in asked]
+    return [by_key.get((name,), Group((name,), 0, None, everyone)) for name in asked]

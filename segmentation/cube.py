@@ -20,7 +20,7 @@ from segmentation.schema import SNAPSHOT_COLUMNS
 CATEGORY_COLUMNS = ("country", "device", "plan")
 # Above this many attribute combinations the cells stop paying for themselves.
 MAX_CELLS = 50_000
-MISSING = "\x00"  # stands for an unknown attribute while grouping
+MISSING = "<unknown attribute>"  # stands for NULL while grouping (NaN keys don't join)
 
 
 def attribute_frame(users: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def _grain(run_id: int, by_month: bool, features: pd.DataFrame, keys: pd.DataFra
             "by_month": by_month,
             "feature": long["feature"].astype(str),
             "segment": long["segment"].astype(str),
-            **{c: long[c].where(long[c] != MISSING, None) for c in CATEGORY_COLUMNS},
+            **{c: _nulls(long[c]) for c in CATEGORY_COLUMNS},
             "signup_month": (
                 pd.to_datetime(long["signup_month"].where(long["signup_month"] != MISSING))
                 if by_month
@@ -83,3 +83,10 @@ def _grain(run_id: int, by_month: bool, features: pd.DataFrame, keys: pd.DataFra
     )
     frame["signup_month"] = pd.to_datetime(frame["signup_month"])
     return frame
+
+
+def _nulls(values: pd.Series) -> pd.Series:
+    """The MISSING stand-in back to None (NULL in the database)."""
+    return pd.Series(
+        [None if v == MISSING else str(v) for v in values], index=values.index, dtype=object
+    )

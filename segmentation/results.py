@@ -239,6 +239,7 @@ class Trend:
     sizes: Dict[int, Dict[str, int]]  # run id -> segment -> users matching the filters
     totals: Dict[int, int]  # run id -> users matching the filters
     query: Any
+    skipped: List[RunInfo] = field(default_factory=list)  # runs that can't apply the filters
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ def trend(result: Trend) -> Reply:
                 moves.append(f"{name} {sign}{fmt.count(abs(b - a))}")
         if moves:
             reply.text(f"From run #{first.id} to run #{last.id}: " + ", ".join(moves) + ".")
+    if result.skipped:
+        ids = ", ".join(f"#{run.id}" for run in result.skipped)
+        reply.text(f"Left out: run(s) {ids}, which can't filter {say.everyone(query)}: their "
+                   "users have no such attribute.", "note")  # fmt: skip
     return reply.text(f"From runs #{result.runs[0].id} to #{result.runs[-1].id}.", "source")
 
 
