@@ -98,7 +98,7 @@ def test_direct_message_buttons_and_click(assistant):
 
 
 @pytest.mark.parametrize(
-    "question, chart, table",
+    "question, chart, title",
     [
         ("give me an overview of the segments", "sizes", "Segment sizes"),
         (
