@@ -1,6 +1,7 @@
 """Which input channels the Rasa server offers, written as a credentials file at start-up.
 
-Always: REST (`/webhooks/rest/webhook`) and the web chat page (`/webhooks/webchat/`).
+Always: REST (`/webhooks/rest/webhook`, bot/rest.py: Rasa's REST channel with input limits)
+and the web chat page (`/webhooks/webchat/`).
 Slack (`/webhooks/slack/webhook`) only when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are both
 set. The file never contains the token or the signing secret: the Slack channel reads them
 from the Rasa server's environment, so nothing secret is written to disk.
@@ -16,6 +17,7 @@ import yaml
 
 WEBCHAT_CHANNEL = "bot.webchat.WebChatInput"
 SLACK_CHANNEL = "bot.slack.SegmentSlackInput"
+REST_CHANNEL = "bot.rest.RestChannel"
 SLACK_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
@@ -34,7 +36,7 @@ def slack_settings(env: Mapping[str, str]) -> Dict[str, Any]:
 def channel_settings(env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """The REST and web chat channels always; Slack when its token and secret are set."""
     env = os.environ if env is None else env
-    settings: Dict[str, Any] = {"rest": None, WEBCHAT_CHANNEL: None}
+    settings: Dict[str, Any] = {REST_CHANNEL: None, WEBCHAT_CHANNEL: None}
     if slack_enabled(env):
         settings[SLACK_CHANNEL] = slack_settings(env)
     return settings

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.channels import SLACK_CHANNEL, WEBCHAT_CHANNEL, channel_settings, write_credentials
+from bot.channels import (
+    REST_CHANNEL,
+    SLACK_CHANNEL,
+    WEBCHAT_CHANNEL,
+    channel_settings,
+    write_credentials,
+)
 from bot.slack import SeenCache, SegmentSlackInput
 from bot.slack_output import chart_file, chart_title, slack_escape, split_message
 from bot.webchat import run_summary
@@ -20,7 +26,7 @@ SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_SIGNING_SECRET": "unit-
 
 
 def test_rest_and_webchat_always_slack_only_with_token_and_secret():
-    assert channel_settings({}) == {"rest": None, WEBCHAT_CHANNEL: None}
+    assert channel_settings({}) == {REST_CHANNEL: None, WEBCHAT_CHANNEL: None}
     assert SLACK_CHANNEL not in channel_settings({"SLACK_BOT_TOKEN": "xoxb-1"})
     assert SLACK_CHANNEL not in channel_settings({"SLACK_SIGNING_SECRET": "s"})
     assert SLACK_CHANNEL not in channel_settings({**SLACK_ENV, "SLACK_BOT_TOKEN": " "})
@@ -51,12 +57,12 @@ def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, 
     path = write_credentials(tmp_path, env=env)
     text = path.read_text()
     assert "xoxb" not in text and "unit-test-secret" not in text
-    assert list(yaml.safe_load(text)) == ["rest", WEBCHAT_CHANNEL, SLACK_CHANNEL]
+    assert list(yaml.safe_load(text)) == [REST_CHANNEL, WEBCHAT_CHANNEL, SLACK_CHANNEL]
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     channels = {type(c).__name__: c for c in create_http_input_channels(None, str(path))}
-    assert set(channels) == {"RestInput", "WebChatInput", "SegmentSlackInput"}
+    assert set(channels) == {"RestChannel", "WebChatInput", "SegmentSlackInput"}
     slack = channels["SegmentSlackInput"]
     assert slack.slack_token == "xoxb-unit-test"
     assert slack.slack_signing_secret == "unit-test-secret"
