@@ -5,14 +5,23 @@ payloads and `use_threads` stay in charge) with a request screen that runs befor
 handler:
 
 1. a missing or wrong signature, or a timestamp more than 5 minutes off: 401;
-2. a replayed request (same signature and timestamp, or same event_id, seen before): 409;
-3. `url_verification`: answers the challenge;
-4. a Slack retry (X-Slack-Retry-Num): acknowledged with 200 and X-Slack-No-Retry, never
-   processed, so a slow first answer is not repeated;
-5. teams and channels outside SLACK_ALLOWED_TEAMS / SLACK_ALLOWED_CHANNELS: acknowledged,
+2. a replayed request (same signature and timestamp seen before): 409;
+3. an unreadable body, or an event or click whose fields are not what Slack sends (an
+   event that is not an object, ids that are not ids...): 400;
+4. `url_verification`: answers the challenge;
+5. an event whose event_id was seen before: a Slack retry (X-Slack-Retry-Num) is
+   acknowledged with 200 and X-Slack-No-Retry, anything else refused with 409 - so an event
+   is answered once, however often it arrives. A retry of an event never seen (its first
+   delivery did not get here) is handled like a first delivery; a retried click (no
+   event_id) is acknowledged, not handled;
+6. teams and channels outside SLACK_ALLOWED_TEAMS / SLACK_ALLOWED_CHANNELS: acknowledged,
    not served;
-6. the bot's own messages (bot_id, subtype bot_message, the bot's user id) and other message
-   subtypes (edits, joins...): acknowledged, ignored.
+7. the bot's own messages (bot_id, subtype bot_message, the bot's user id) and other message
+   subtypes (edits, joins...): acknowledged, ignored;
+8. a message longer than the REST channel's limit (bot/rest.py): acknowledged, and answered
+   in its thread with a polite "too long" instead of reaching the assistant.
+
+A turn the tracker store could not save ends with a notice in the thread (bot/notices.py).
 
 `SegmentSlackBot` (bot/slack_output.py) extends Rasa's `SlackBot`: one message per answer (mrkdwn,
 ``` tables intact), buttons as Block Kit with a mrkdwn section, and our chart images uploaded
@@ -28,14 +37,10 @@ SLACK_API_URL (default https://slack.com/api/), SLACK_ALLOWED_CHANNELS, SLACK_AL
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Text
-from urllib.parse import parse_qs
+from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackInput
@@ -44,93 +49,33 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.notices import deliver_notices
+from bot.rest import TOO_LONG, Refused, too_long
+from bot.slack_checks import (  # noqa: F401 - SeenCache, settings_from_env: used elsewhere
+    GRANULARITIES,
+    MAX_REQUEST_AGE,
+    NEVER_DROP_RETRIES,
+    USER_SUBTYPES,
+    SeenCache,
+    as_text,
+    checked_action,
+    checked_event,
+    parse_body,
+    settings_from_env,
+    split_ids,
+)
 from bot.slack_output import (
     DEFAULT_API_URL,
+    SEND_ERRORS,
     SegmentSlackBot,
     api_base_url,
+    pacer,
     slack_escape,
+    web_client,
 )
 
 logger = logging.getLogger(__name__)
-
-GRANULARITIES = ("thread", "channel", "sender")
-# Slack answers time out after 3 s and are retried; a request older than this is refused.
-MAX_REQUEST_AGE = 5 * 60
-# Message subtypes that carry a person's words; every other subtype is ignored.
-USER_SUBTYPES = {None, "", "file_share", "thread_broadcast", "me_message"}
-CHART_ROUTE = "/webhooks/webchat/charts/"
-
-
-# --- settings --------------------------------------------------------------------------------
-def split_ids(value: Any) -> List[str]:
-    """ "C1, C2" or ["C1", "C2"] -> ["C1", "C2"]."""
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    return [item.strip() for item in items if item and item.strip()]
-
-
-def settings_from_env(env: Mapping[str, str]) -> Dict[str, Any]:
-    """Non-secret channel settings from the environment (for the credentials file)."""
-    granularity = env.get("SLACK_CONVERSATION_GRANULARITY", "").strip() or "thread"
-    return {
-        "use_threads": True,
-        "conversation_granularity": granularity,
-        "api_url": api_base_url(env.get("SLACK_API_URL")),
-        "allowed_channels": split_ids(env.get("SLACK_ALLOWED_CHANNELS")),
-        "allowed_teams": split_ids(env.get("SLACK_ALLOWED_TEAMS")),
-    }
-
-
-# --- replay protection -----------------------------------------------------------------------
-class SeenCache:
-    """Keys seen in the last `ttl` seconds (at most `max_items`): a replay detector."""
-
-    def __init__(self, ttl: float, max_items: int = 100_000) -> None:
-        self.ttl = ttl
-        self.max_items = max_items
-        self._items: "OrderedDict[str, float]" = OrderedDict()
-        self._lock = threading.Lock()
-
-    def seen_before(self, key: str, now: Optional[float] = None) -> bool:
-        """True if `key` was seen within `ttl`; records it otherwise."""
-        now = time.time() if now is None else now
-        with self._lock:
-            while self._items:
-                oldest, stamp = next(iter(self._items.items()))
-                if now - stamp <= self.ttl and len(self._items) < self.max_items:
-                    break
-                self._items.popitem(last=False)
-            if key in self._items:
-                return True
-            self._items[key] = now
-            return False
-
-
-# --- input -----------------------------------------------------------------------------------
-def _media_type(request: Request) -> str:
-    return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-
-
-def _parse(request: Request) -> Optional[Dict[str, Any]]:
-    """The event (JSON body) or the interactive payload (form field `payload`)."""
-    try:
-        kind = _media_type(request)
-        if kind == "application/json":
-            body = json.loads(request.body or b"{}")
-        elif kind == "application/x-www-form-urlencoded":
-            body = json.loads(parse_qs(request.body.decode("utf-8"))["payload"][0])
-        else:
-            return None
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 class SegmentSlackInput(SlackInput):
@@ -166,7 +111,7 @@ class SegmentSlackInput(SlackInput):
             credentials.get("proxy"),
             credentials.get("slack_retry_reason_header", "x-slack-retry-reason"),
             credentials.get("slack_retry_number_header", "x-slack-retry-num"),
-            credentials.get("errors_ignore_retry"),
+            credentials.get("errors_ignore_retry") or NEVER_DROP_RETRIES,
             bool(setting("use_threads")),
             secret,
             setting("conversation_granularity"),
@@ -192,9 +137,7 @@ class SegmentSlackInput(SlackInput):
         self.api_url = api_base_url(api_url)
         self.allowed_channels = set(allowed_channels)
         self.allowed_teams = set(allowed_teams)
-        self.client = AsyncWebClient(
-            token=self.slack_token, base_url=self.api_url, proxy=self.proxy
-        )
+        self.client = web_client(self.slack_token, self.api_url, self.proxy)
         self.seen_requests = SeenCache(ttl=2 * MAX_REQUEST_AGE)
         self.seen_events = SeenCache(ttl=3600)
         self.bot_user_id: Optional[str] = None
@@ -251,33 +194,49 @@ class SegmentSlackInput(SlackInput):
         if self.seen_requests.seen_before(f"{stamp}:{signature}"):
             logger.warning("Refused a replayed Slack request (timestamp %s)", stamp)
             return response.text("replayed request", status=HTTPStatus.CONFLICT)
-        body = _parse(request)
+        body = parse_body(request)
         if body is None:
             return response.text("unreadable request", status=HTTPStatus.BAD_REQUEST)
         if body.get("type") == "url_verification":
-            return response.json({"challenge": body.get("challenge", "")})
+            return response.json({"challenge": as_text(body.get("challenge"))})
         retry = request.headers.get(self.retry_num_header or "x-slack-retry-num")
-        if retry:
-            reason = request.headers.get(self.retry_reason_header or "x-slack-retry-reason")
-            logger.info("Acknowledged Slack retry #%s (%s) without processing", retry, reason)
-            return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
+        reason = request.headers.get(self.retry_reason_header or "x-slack-retry-reason")
         event_id = body.get("event_id")
-        if event_id and self.seen_events.seen_before(str(event_id)):
+        if event_id is not None and not isinstance(event_id, str):
+            return response.text("unreadable event_id", status=HTTPStatus.BAD_REQUEST)
+        if event_id and self.seen_events.seen_before(event_id):
+            if retry:
+                logger.info("Acknowledged Slack retry #%s (%s) of %s", retry, reason, event_id)
+                return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
             logger.warning("Refused a replayed Slack event %s", event_id)
             return response.text("replayed event", status=HTTPStatus.CONFLICT)
+        if retry and not event_id:  # a click cannot be told apart from its retry: once only
+            logger.info("Acknowledged Slack retry #%s (%s) without processing", retry, reason)
+            return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
+        if retry:
+            logger.warning(
+                "Slack retry #%s (%s) of unseen %s: handling it", retry, reason, event_id
+            )
         try:  # usually cached; never let a slow Web API hold up the 3-second acknowledgement
             await asyncio.wait_for(self.identify(), timeout=2.0)
         except asyncio.TimeoutError:
             logger.warning("auth.test is slow; checking the bot's own messages without it")
-        if body.get("type") == "event_callback":
-            return self.screen_event(body)
-        if body.get("type") == "block_actions":
-            return self.screen_action(body)
+        try:
+            if body.get("type") == "event_callback":
+                return self.screen_event(body)
+            if body.get("type") == "block_actions":
+                return self.screen_action(body)
+        except Refused as refused:
+            return response.text(refused.message, status=refused.status)
         return None
 
     def screen_event(self, body: Dict[str, Any]) -> Optional[HTTPResponse]:
-        event = body.get("event") or {}
-        teams = [body.get("team_id"), body.get("enterprise_id"), event.get("team")]
+        event = checked_event(body.get("event"))
+        teams = [
+            as_text(body.get("team_id")),
+            as_text(body.get("enterprise_id")),
+            event.get("team"),
+        ]
         if not self.allowed(teams, event.get("channel")):
             logger.warning(
                 "Ignored a Slack event from team %s channel %s (not in the allow-list)",
@@ -291,9 +250,27 @@ class SegmentSlackInput(SlackInput):
             or event.get("user") in self.own_ids(body)
         ):
             return response.text("ignored")
+        if too_long(event.get("text") or ""):
+            if event.get("channel"):
+                thread = event.get("thread_ts") or event.get("ts")
+                self.background(self.say_too_long(event["channel"], thread))
+            return response.text("too long")
         return None
 
+    async def say_too_long(self, channel: str, thread: Optional[str]) -> None:
+        """Answer an over-long message in its thread instead of passing it on."""
+        await pacer.wait(channel)
+        try:
+            await self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread,
+                text=f"Sorry, I can't take that message: {TOO_LONG}. Could you ask more briefly?",
+            )
+        except SEND_ERRORS as exc:
+            logger.error("Could not answer an over-long message in %s: %s", channel, exc)
+
     def screen_action(self, body: Dict[str, Any]) -> Optional[HTTPResponse]:
+        checked_action(body)
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id"
         )
@@ -305,7 +282,7 @@ class SegmentSlackInput(SlackInput):
         if not self.allowed(teams, channel):
             logger.warning("Ignored a Slack click in channel %s (not in the allow-list)", channel)
             return response.text("not served here")
-        action = (body.get("actions") or [{}])[0]
+        action = body["actions"][0]
         if action.get("type") == "button" and action.get("value") and channel:
             self.background(self.mark_choice(body, channel, action))
         return None
@@ -320,7 +297,7 @@ class SegmentSlackInput(SlackInput):
         message = body.get("message") or {}
         if not message.get("ts"):
             return
-        title = _text((action.get("text") or {}).get("text")) or "an option"
+        title = as_text((action.get("text") or {}).get("text")) or "an option"
         user = (body.get("user") or {}).get("id")
         who = f"<@{user}>" if user else "Someone"
         blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
@@ -338,7 +315,7 @@ class SegmentSlackInput(SlackInput):
             logger.warning("Could not update the clicked message: %s", exc)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        slack_webhook = super().blueprint(on_new_message)
+        slack_webhook = super().blueprint(deliver_notices(on_new_message))
 
         @slack_webhook.listener("after_server_start")
         async def learn_own_user_id(app: Any, loop: Any) -> None:

@@ -4,18 +4,31 @@ One message per answer (mrkdwn, ``` tables intact), buttons as Block Kit with a 
 section, and our chart images uploaded as files into the same thread
 (files.getUploadURLExternal -> upload -> completeUploadExternal, via slack_sdk's
 files_upload_v2), because Slack cannot fetch a loopback URL.
+
+Rate limits: every Web API client retries an HTTP 429 after its Retry-After (slack_sdk's
+AsyncRateLimitErrorRetryHandler, `RATE_LIMIT_RETRIES` times), and posts into one channel are
+paced to Slack's one message per second (short bursts of `BURST` allowed; `ChannelPacer`).
+A post that still fails is logged and skipped: the rest of the answer goes on, and the turn
+is still stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 from urllib.parse import urlparse
 
 from rasa.core.channels.slack import SlackBot
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from segmentation.charts import saved_chart, slug
@@ -30,12 +43,57 @@ MAX_SECTION_CHARS = 3000
 MAX_BUTTONS = 25
 MAX_BUTTON_TITLE = 75
 MAX_BUTTON_VALUE = 2000
+RATE_LIMIT_RETRIES = 3
+API_TIMEOUT = 15  # seconds per Web API call
+POSTS_PER_SECOND = 1.0  # Slack's chat.postMessage limit per channel
+BURST = 3
+SEND_ERRORS = (SlackApiError, SlackClientError, OSError, asyncio.TimeoutError)
 
 
 def api_base_url(value: Optional[str]) -> str:
     """The Web API base URL, ending in a slash as slack_sdk expects."""
     url = (value or "").strip() or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
+
+
+def web_client(token: str, api_url: Optional[str] = None, proxy: Optional[str] = None):
+    """An AsyncWebClient that waits out HTTP 429 (Retry-After) and connection errors."""
+    return AsyncWebClient(
+        token=token,
+        base_url=api_base_url(api_url),
+        proxy=proxy,
+        timeout=API_TIMEOUT,
+        retry_handlers=async_default_handlers()
+        + [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+    )
+
+
+class ChannelPacer:
+    """A token bucket per channel: `rate` posts per second, bursts of `burst`."""
+
+    def __init__(self, rate: float = POSTS_PER_SECOND, burst: int = BURST) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: "OrderedDict[str, List[float]]" = OrderedDict()  # [tokens, stamp]
+        self._locks: Dict[str, asyncio.Lock] = {}
+
+    async def wait(self, channel: str) -> None:
+        """Return when `channel` may take one more post."""
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            tokens, stamp = self._buckets.pop(channel, [float(self.burst), time.monotonic()])
+            now = time.monotonic()
+            tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
+            if tokens < 1.0:
+                await asyncio.sleep((1.0 - tokens) / self.rate)
+                now, tokens = time.monotonic(), 1.0
+            self._buckets[channel] = [tokens - 1.0, now]
+            while len(self._buckets) > 10_000:
+                old, _ = self._buckets.popitem(last=False)
+                self._locks.pop(old, None)
+
+
+pacer = ChannelPacer()
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -114,7 +172,7 @@ class SegmentSlackBot(SlackBot):
         api_url: Text = DEFAULT_API_URL,
     ) -> None:
         super().__init__(token, slack_channel, thread_id, proxy)
-        self.client = AsyncWebClient(token=token, base_url=api_base_url(api_url), proxy=proxy)
+        self.client = web_client(token, api_url, proxy)
 
     async def _post_message(self, channel: Text, **kwargs: Any) -> None:
         # `as_user` is for classic apps only and `type` is not a chat.postMessage argument.
@@ -124,7 +182,16 @@ class SegmentSlackBot(SlackBot):
             kwargs["thread_ts"] = self.thread_id
         kwargs.setdefault("unfurl_links", False)
         kwargs.setdefault("unfurl_media", False)
-        await self.client.chat_postMessage(channel=channel, **kwargs)
+        await pacer.wait(channel)
+        try:
+            await self.client.chat_postMessage(channel=channel, **kwargs)
+        except SEND_ERRORS as exc:
+            logger.error(
+                "Slack did not take a reply in %s (thread %s), after retries: %s",
+                channel,
+                self.thread_id,
+                exc,
+            )
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """One message per answer (Rasa splits at blank lines, which can cut a table)."""
@@ -181,6 +248,7 @@ class SegmentSlackBot(SlackBot):
 
     async def upload_chart(self, channel: Text, path: Path) -> None:
         title = chart_title(path)
+        await pacer.wait(channel)
         try:
             await self.client.files_upload_v2(
                 channel=channel,
@@ -190,7 +258,7 @@ class SegmentSlackBot(SlackBot):
                 title=title,
                 alt_txt=f"Chart: {title}",
             )
-        except (SlackApiError, SlackClientError) as exc:
+        except SEND_ERRORS as exc:
             logger.error("Uploading chart %s to Slack failed: %s", path.name, exc)
             await self._post_message(
                 channel=channel, text=f"_(The chart could not be uploaded: {path.name}.)_"
