@@ -3,8 +3,6 @@ answering over REST and the web chat, and stopped cleanly by Ctrl-C (SIGINT) or 
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -12,7 +10,7 @@ import pytest
 import requests
 
 from bot.processes import free_port
-from segmentation.config import PROJECT_DIR
+from tests.servers import ServeProcess, serve_environment
 from tests.terminal import processes_with
 
 
@@ -20,31 +18,11 @@ from tests.terminal import processes_with
 def test_serve_answers_and_stops_cleanly(assistant, tmp_path, stop_signal):
     tag = f"serve-{uuid.uuid4().hex}"
     rasa_port, action_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": assistant.database_url,
-        "RASA_PORT": str(rasa_port),
-        "ACTION_PORT": str(action_port),
-        "SI_RUNTIME_DIR": str(tmp_path),
-        "SI_TEST_TAG": tag,
-        "SLACK_BOT_TOKEN": "",
-        "SLACK_SIGNING_SECRET": "",
-    }
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = serve_environment(assistant, tmp_path, tag, rasa_port, action_port)
+    serve = ServeProcess(env)
     try:
-        lines = []
-        while not lines or "Press Ctrl-C to stop." not in lines[-1]:
-            line = serve.stdout.readline()
-            assert line, "serve exited early:\n" + "".join(lines)
-            lines.append(line)
-        banner = "".join(lines)
+        serve.wait_for("Press Ctrl-C to stop.")
+        banner = "".join(serve.seen)
         assert (
             f"http://127.0.0.1:{rasa_port}" in banner
             and f"http://127.0.0.1:{action_port}" in banner
@@ -63,9 +41,10 @@ def test_serve_answers_and_stops_cleanly(assistant, tmp_path, stop_signal):
             assert f"*Highly Engaged* has *{high} users*" in reply[0]["text"]
         page = requests.get(f"http://127.0.0.1:{rasa_port}/webhooks/webchat/", timeout=10)
         assert page.status_code == 200 and "Segment Insights" in page.text
-        serve.send_signal(stop_signal)
-        assert serve.wait(60) == 0
-        assert "Stopped." in serve.stdout.read()
+        assert "HTTP API:      off" in banner
+        serve.process.send_signal(stop_signal)
+        assert serve.process.wait(60) == 0
+        serve.wait_for("^Stopped.", timeout=10)
         deadline = time.monotonic() + 20
         while processes_with(tag) and time.monotonic() < deadline:
             time.sleep(0.2)
