@@ -270,7 +270,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         except (asyncio.TimeoutError, RuntimeError):
             pass
         if self.writer.pending(turn):
-            await asyncio.get_running_loop().run_in_executor(self._reads, self.writer.keep_on_disk)
+            await asyncio.to_thread(self.writer.keep_on_disk)  # not behind hung reads
             notices.tell(sender_id, HELD)
         return True
 
