@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.common import cache_dir, print_table, scratch_database  # noqa: E402
+from bot.channels import write_credentials  # noqa: E402
 from bot.model import ensure_model  # noqa: E402
 from bot.processes import Servers, free_port  # noqa: E402
 from segmentation import db  # noqa: E402
@@ -144,7 +146,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = ensure_model(quiet=True)
     with scratch_database("si_bench_soak") as url:
         prepare(url)
-        with Servers(model, free_port(), free_port(), extra_env={"DATABASE_URL": url}) as servers:
+        runtime = Path(tempfile.mkdtemp(prefix="si-soak-"))
+        credentials = write_credentials(runtime, env={})  # our REST channel, no Slack
+        with Servers(
+            model,
+            free_port(),
+            free_port(),
+            credentials,
+            extra_env={"DATABASE_URL": url, "SI_RUNTIME_DIR": str(runtime)},
+        ) as servers:
             pids = {p.name: p.process.pid for p in servers.processes}
             memory = [("ready", {name: rss_mb(pid) for name, pid in pids.items()})]
             soak = Soak(servers.rasa_url, args.conversations, args.turns)

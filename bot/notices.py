@@ -18,6 +18,14 @@ from rasa.core.channels.channel import UserMessage
 
 logger = logging.getLogger(__name__)
 
+ACTION_SERVER_DOWN = (
+    "Sorry, I can't look that up right now: the part of me that reads the segment data isn't "
+    "responding. Please try again in a minute."
+)
+ACTION_FAILED = (
+    "Sorry, something went wrong while I was looking that up, so I have no answer for this "
+    "one. Please try again, or ask in another way."
+)
 MAX_WAITING = 10_000  # notices nobody collected (saves outside a channel) are dropped oldest first
 
 _notices: "OrderedDict[str, str]" = OrderedDict()

@@ -113,6 +113,7 @@ class ManagedProcess:
             for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(self.process.pid, sig)
+                    os.killpg(self.process.pid, signal.SIGCONT)  # a stopped one must see it
                 except ProcessLookupError:
                     break
                 try:

@@ -47,16 +47,6 @@ def fast_action_result_validation() -> None:
     RemoteAction._validate_action_result = validate
 
 
-ACTION_SERVER_DOWN = (
-    "Sorry, I can't look that up right now: the part of me that reads the segment data isn't "
-    "responding. Please try again in a minute."
-)
-ACTION_FAILED = (
-    "Sorry, something went wrong while I was looking that up, so I have no answer for this "
-    "one. Please try again, or ask in another way."
-)
-
-
 def polite_action_failures() -> None:
     """Custom actions that can't run answer with a message instead of silence."""
     import asyncio
@@ -66,6 +56,8 @@ def polite_action_failures() -> None:
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.shared.core.events import BotUttered
     from rasa.shared.exceptions import RasaException
+
+    from bot.notices import ACTION_FAILED, ACTION_SERVER_DOWN
 
     logger = logging.getLogger("bot.rasa_cli")
     deadline = float(os.environ.get("SI_ACTION_TIMEOUT", "30"))

@@ -1,6 +1,6 @@
-"""`python -m bot serve` keeps the service up: a server killed outright is restarted (with a
-log line and health.json saying so), a data question meanwhile gets a clear reply instead of
-silence, and the conversation goes on afterwards with its context. The Rasa HTTP API is
+"""`python -m bot serve` keeps the service up: a server killed outright or hung is restarted
+(with a log line and health.json saying so), a data question meanwhile gets a clear reply
+instead of silence, and the conversation goes on afterwards with its context. The Rasa HTTP API is
 served only with SI_API_TOKEN, and then only with that token; the channels never need it."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from bot.notices import ACTION_SERVER_DOWN
 from bot.processes import free_port
-from bot.rasa_cli import ACTION_SERVER_DOWN
 from tests.servers import ServeProcess, current_sizes, serve_environment, size_text
 from tests.terminal import processes_with
 
@@ -63,6 +64,16 @@ def pid_of(served: ServeProcess, name: str) -> int:
     return json.loads(served.health.read_text())["servers"][name]["pid"]
 
 
+def healthy_report(served: ServeProcess, timeout: float = 30.0) -> dict:
+    """health.json once it says every server is up (it is written after each check)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = json.loads(served.health.read_text())
+        if report["healthy"] or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
+
+
 def test_killed_servers_are_restarted_and_the_conversation_goes_on(assistant, serve):
     db = current_sizes(assistant)
     sender = f"sup-{uuid.uuid4().hex[:8]}"
@@ -79,16 +90,21 @@ def test_killed_servers_are_restarted_and_the_conversation_goes_on(assistant, se
     serve.wait_for(r"rasa-server is back \(restart #1")
     # A new Rasa server: the conversation comes back from SQL, context included.
     assert size_text(db, "Moderate Engagement") in say(serve.url, sender, "and the moderate ones?")
-    health = json.loads(serve.health.read_text())
+    # A server that hangs (stopped, still "running") is restarted too.
+    os.kill(pid_of(serve, "action-server"), signal.SIGSTOP)
+    serve.wait_for(r"action-server stopped answering its health check; restarting it in 5 s")
+    serve.wait_for(r"action-server is back \(restart #2")
+    assert size_text(db, "Highly Engaged") in say(serve.url, sender, QUESTION)
+    health = healthy_report(serve)
     assert health["healthy"] is True
     assert {name: s["restarts"] for name, s in health["servers"].items()} == {
-        "action-server": 1,
+        "action-server": 2,
         "rasa-server": 1,
     }
     rows = assistant.sql(
         "SELECT COUNT(*) AS n FROM events WHERE sender_id = :s AND type_name = 'user'", s=sender
     )
-    assert rows[0].n == 4
+    assert rows[0].n == 5
 
 
 def test_the_http_api_needs_the_token_and_the_channels_do_not(assistant, serve):
