@@ -71,9 +71,16 @@ def web_client(token: str, api_url: Optional[str] = None, proxy: Optional[str] =
 class ChannelPacer:
     """A token bucket per channel: `rate` posts per second, bursts of `burst`."""
 
-    def __init__(self, rate: float = POSTS_PER_SECOND, burst: int = BURST) -> None:
+    def __init__(
+        self,
+        rate: float = POSTS_PER_SECOND,
+        burst: int = BURST,
+        clock=time.monotonic,
+        sleep=asyncio.sleep,
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self._clock, self._sleep = clock, sleep
         self._buckets: "OrderedDict[str, List[float]]" = OrderedDict()  # [tokens, stamp]
         self._locks: Dict[str, asyncio.Lock] = {}
 
@@ -81,12 +88,12 @@ class ChannelPacer:
         """Return when `channel` may take one more post."""
         lock = self._locks.setdefault(channel, asyncio.Lock())
         async with lock:
-            tokens, stamp = self._buckets.pop(channel, [float(self.burst), time.monotonic()])
-            now = time.monotonic()
+            tokens, stamp = self._buckets.pop(channel, [float(self.burst), self._clock()])
+            now = self._clock()
             tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
             if tokens < 1.0:
-                await asyncio.sleep((1.0 - tokens) / self.rate)
-                now, tokens = time.monotonic(), 1.0
+                await self._sleep((1.0 - tokens) / self.rate)
+                now, tokens = self._clock(), 1.0
             self._buckets[channel] = [tokens - 1.0, now]
             while len(self._buckets) > 10_000:
                 old, _ = self._buckets.popitem(last=False)

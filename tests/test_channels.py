@@ -174,3 +174,30 @@ def test_summary_reports_the_current_run(seeded, db_url):
     ]
     assert sum(s["size"] for s in body["segments"]) == body["total_users"] == 90
     assert body["run"]["date"] in body["run"]["label"]
+
+
+def test_posts_into_one_channel_are_paced_to_one_per_second_after_a_burst():
+    """ChannelPacer on a fake clock: 3 posts at once, then one per second; channels apart."""
+    import asyncio
+
+    from bot.slack_output import ChannelPacer
+
+    now = [0.0]
+    slept = []
+
+    async def fake_sleep(seconds):
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    pacer = ChannelPacer(rate=1.0, burst=3, clock=lambda: now[0], sleep=fake_sleep)
+
+    async def posts():
+        for _ in range(5):
+            await pacer.wait("C1")
+        await pacer.wait("C2")  # another channel has its own burst
+        now[0] += 10.0  # a quiet while refills the bucket, up to the burst
+        for _ in range(4):
+            await pacer.wait("C1")
+
+    asyncio.run(posts())
+    assert slept == [1.0, 1.0, 1.0]
