@@ -50,6 +50,7 @@ bench: venv
 	$(PY) bench/bench_ingest.py --users 1000000
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_chat.py
+	$(PY) bench/bench_soak.py
 
 clean:
 	rm -rf var models results test-artifacts .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """Which input channels the Rasa server offers, written as a credentials file at start-up.
 
-Always: REST (`/webhooks/rest/webhook`) and the web chat page (`/webhooks/webchat/`).
+Always: REST (`/webhooks/rest/webhook`, bot/rest.py: Rasa's REST channel with input limits)
+and the web chat page (`/webhooks/webchat/`).
 Slack, when its tokens are set (both can run side by side; a Slack app uses one or the other):
 
 - Socket Mode (bot/slack_socket.py): SLACK_BOT_TOKEN and SLACK_APP_TOKEN; the server connects
@@ -23,6 +24,7 @@ import yaml
 WEBCHAT_CHANNEL = "bot.webchat.WebChatInput"
 SLACK_CHANNEL = "bot.slack.SegmentSlackInput"
 SLACK_SOCKET_CHANNEL = "bot.slack_socket.SlackSocketModeInput"
+REST_CHANNEL = "bot.rest.RestChannel"
 SLACK_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 SOCKET_MODE_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 
@@ -51,7 +53,7 @@ def slack_settings(env: Mapping[str, str]) -> Dict[str, Any]:
 def channel_settings(env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """The REST and web chat channels always; each Slack channel when its tokens are set."""
     env = os.environ if env is None else env
-    settings: Dict[str, Any] = {"rest": None, WEBCHAT_CHANNEL: None}
+    settings: Dict[str, Any] = {REST_CHANNEL: None, WEBCHAT_CHANNEL: None}
     if slack_enabled(env):
         settings[SLACK_CHANNEL] = slack_settings(env)
     if socket_mode_enabled(env):

@@ -2,6 +2,12 @@
 
 Each server runs in its own process group, so stopping it also stops anything it started;
 `Servers` is a context manager that always stops what it started, on errors and Ctrl-C too.
+`ManagedProcess.restart()` starts a server again with the same command (bot/supervisor.py).
+
+The servers get short database time limits (`SERVER_DB_TIMEOUTS`, each overridable from the
+environment), a 1 MB cap on request bodies (SANIC_REQUEST_MAX_SIZE), and the Rasa HTTP API
+only when SI_API_TOKEN is set: then `--enable-api` with that token (bot/rasa_cli.py passes it
+to Rasa, so it never shows in a process list). The channels never need the token.
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ from bot.environment import rasa_command, rasa_env
 from segmentation.config import PROJECT_DIR, runtime_dir
 
 HOST = os.environ.get("SI_HOST", "127.0.0.1")
+SERVER_DB_TIMEOUTS = {
+    "SI_DB_CONNECT_TIMEOUT": "3",
+    "SI_DB_READ_TIMEOUT": "8",
+    "SI_DB_WRITE_TIMEOUT": "8",
+    "SI_DB_STATEMENT_TIMEOUT": "6",
+}
+MAX_REQUEST_BYTES = str(2**20)
 
 
 def free_port() -> int:
@@ -61,19 +74,31 @@ class ManagedProcess:
         cwd: Path = PROJECT_DIR,
     ) -> None:
         self.name = name
+        self.command, self.env, self.cwd = command, env, cwd
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+
+    def restart(self) -> None:
+        """Stop what is left of the process, then start the same command again (log appended)."""
+        self.stop()
+        self._log = open(self.log_path, "a")
+        self._log.write(f"\n--- restarted at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
+        self._log.flush()
+        self.process = self._spawn()
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -88,6 +113,7 @@ class ManagedProcess:
             for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(self.process.pid, sig)
+                    os.killpg(self.process.pid, signal.SIGCONT)  # a stopped one must see it
                 except ProcessLookupError:
                     break
                 try:
@@ -126,13 +152,21 @@ def server_env(action_port: int, extra: Optional[Dict[str, str]] = None) -> Dict
         "DATABASE_URL": database_url(),
         "ACTION_SERVER_URL": f"http://{HOST}:{action_port}/webhook",
         "SANIC_HOST": HOST,
+        "SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", MAX_REQUEST_BYTES),
     }
+    settings.update({name: os.environ.get(name, v) for name, v in SERVER_DB_TIMEOUTS.items()})
     settings.update(extra or {})
     return rasa_env(settings)
 
 
+def api_enabled(env: Dict[str, str]) -> bool:
+    """The Rasa HTTP API is served only with a token (SI_API_TOKEN)."""
+    return bool(env.get("SI_API_TOKEN", "").strip())
+
+
 class Servers:
-    """The action server and, unless `with_rasa=False`, the Rasa server with its HTTP API."""
+    """The action server and, unless `with_rasa=False`, the Rasa server (its HTTP API only with
+    SI_API_TOKEN)."""
 
     def __init__(
         self,
@@ -164,6 +198,10 @@ class Servers:
     def action_url(self) -> str:
         return f"http://{HOST}:{self.action_port}"
 
+    def health_url(self, process: ManagedProcess) -> str:
+        """Where `process` answers 200 when it is ready (Rasa's root route needs no API)."""
+        return f"{self.rasa_url}/" if process.name == "rasa-server" else f"{self.action_url}/health"
+
     def start_actions(self) -> None:
         actions = ManagedProcess(
             "action-server",
@@ -181,14 +219,14 @@ class Servers:
         )
         self.processes.append(actions)
         self.ready_seconds["actions"] = wait_until_ready(
-            f"{self.action_url}/health", actions, self.timeout
+            self.health_url(actions), actions, self.timeout
         )
 
     def start_rasa(self) -> None:
         command = [
             *rasa_command(),
             "run",
-            "--enable-api",
+            *(["--enable-api"] if api_enabled(self.env) else []),
             "--interface",
             HOST,
             "--port",
@@ -204,7 +242,7 @@ class Servers:
             command += ["--credentials", str(self.credentials)]
         rasa = ManagedProcess("rasa-server", command, self.env, self.log_dir)
         self.processes.append(rasa)
-        self.ready_seconds["rasa"] = wait_until_ready(f"{self.rasa_url}/status", rasa, self.timeout)
+        self.ready_seconds["rasa"] = wait_until_ready(f"{self.rasa_url}/", rasa, self.timeout)
 
     def start(self) -> "Servers":
         try:

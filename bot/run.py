@@ -4,7 +4,9 @@ chat   builds demo data if there is no run, trains if the model is stale, starts
        and opens `rasa shell`; stops everything when you quit (/stop) or press Ctrl-C.
 serve  starts the action server and the Rasa server (REST, web chat, and Slack when its
        environment variables are set: Socket Mode with SLACK_APP_TOKEN, the Events API with
-       SLACK_SIGNING_SECRET) on loopback ports from RASA_PORT / ACTION_PORT.
+       SLACK_SIGNING_SECRET) on loopback ports from RASA_PORT / ACTION_PORT, and
+       keeps them running: a server that exits or stops answering is restarted with back-off
+       (bot/supervisor.py); their health is in <runtime folder>/health.json.
 train  trains the model if the training data changed.
 """
 
@@ -16,12 +18,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import List, Optional
 
 from bot.channels import slack_banner, write_credentials
 from bot.environment import rasa_command
 from bot.model import ensure_model
-from bot.processes import HOST, Servers, free_port, port_from_env
+from bot.processes import HOST, Servers, api_enabled, free_port, port_from_env
+from bot.supervisor import BACKOFF, Supervisor
 from segmentation.config import PROJECT_DIR, runtime_dir
 from segmentation.errors import NoDataError, SegmentationError
 
@@ -95,15 +99,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for line in slack_banner(os.environ, servers.rasa_url):
             print(line)
         print(f"Action server: {servers.action_url}")
+        if api_enabled(servers.env):
+            print("HTTP API:      on, every call needs the token in SI_API_TOKEN")
+        else:
+            print("HTTP API:      off (set SI_API_TOKEN to serve it with that token)")
         print(f"Logs:          {servers.log_dir}")
+        print(f"Health:        {runtime_dir() / 'health.json'}")
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(1.0):
-            dead = [p.name for p in servers.processes if not p.running()]
-            if dead:
-                print(f"{', '.join(dead)} stopped unexpectedly; see {servers.log_dir}")
-                return 1
+        supervisor = Supervisor(
+            servers, runtime_dir() / "health.json", say=say, backoff=restart_delays()
+        )
+        while not stop.wait(SUPERVISE_EVERY):
+            supervisor.check()
     print("Stopped.")
     return 0
+
+
+SUPERVISE_EVERY = 2.0
+
+
+def restart_delays() -> List[float]:
+    """Seconds to wait before each restart of a server (SI_RESTART_DELAYS, comma-separated;
+    the last one repeats)."""
+    raw = os.environ.get("SI_RESTART_DELAYS", "").strip()
+    return [float(x) for x in raw.split(",") if x.strip()] if raw else list(BACKOFF)
+
+
+def say(line: str) -> None:
+    """A supervisor log line on stdout, with the time."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

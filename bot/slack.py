@@ -4,14 +4,19 @@
 answers each request itself:
 
 1. a missing or wrong signature, or a timestamp more than 5 minutes off: 401;
-2. a replayed request (same signature and timestamp, or an event_id or click seen before): 409;
-3. `url_verification`: answers the challenge;
-4. a Slack retry (X-Slack-Retry-Num): acknowledged with 200 and X-Slack-No-Retry, never
-   processed, so a slow first answer is not repeated;
-5. everything else goes to the shared `SlackHandler` (bot/slack_handler.py), as the Socket
-   Mode channel's envelopes do: the allow-lists and the bot's own messages are screened there,
-   and a person's message or click is handed to the assistant. Slack gets its 200 at once; the
-   answer follows through the Web API (bot/slack_output.py).
+2. a replayed request (same signature and timestamp seen before): 409;
+3. an unreadable body, or an event or click whose fields are not what Slack sends: 400;
+4. `url_verification`: answers the challenge;
+5. an event whose event_id (or a click whose trigger_id) was seen before: a Slack retry
+   (X-Slack-Retry-Num) is acknowledged with 200 and X-Slack-No-Retry, anything else refused
+   with 409, so an event is answered once however often it arrives; a retry of an event never
+   seen (its first delivery did not get here) is handled like a first delivery;
+6. everything else goes to the shared `SlackHandler` (bot/slack_handler.py), as the Socket
+   Mode channel's envelopes do: the allow-lists, the bot's own messages and over-long
+   messages (answered "too long" in the thread) are screened there, and a person's message
+   or click is handed to the assistant. Slack gets its 200 at once; the answer follows
+   through the Web API (bot/slack_output.py). A turn the tracker store could not save ends
+   with a notice in the thread (bot/notices.py).
 
 Configuration comes from the credentials file written by bot/channels.py (non-secret settings)
 and the environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (never written to disk),
@@ -21,12 +26,10 @@ SLACK_API_URL (default https://slack.com/api/), SLACK_ALLOWED_CHANNELS, SLACK_AL
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Text
-from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackInput
@@ -35,32 +38,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.notices import deliver_notices
+from bot.rest import Refused
+from bot.slack_checks import MAX_REQUEST_AGE, NEVER_DROP_RETRIES, as_text, parse_body
 from bot.slack_handler import SeenCache, SlackHandler, merged_settings
 from bot.slack_output import DEFAULT_API_URL
 
 logger = logging.getLogger(__name__)
-
-# Slack answers time out after 3 s and are retried; a request older than this is refused.
-MAX_REQUEST_AGE = 5 * 60
-
-
-def _media_type(request: Request) -> str:
-    return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-
-
-def _parse(request: Request) -> Optional[Dict[str, Any]]:
-    """The event (JSON body) or the interactive payload (form field `payload`)."""
-    try:
-        kind = _media_type(request)
-        if kind == "application/json":
-            body = json.loads(request.body or b"{}")
-        elif kind == "application/x-www-form-urlencoded":
-            body = json.loads(parse_qs(request.body.decode("utf-8"))["payload"][0])
-        else:
-            return None
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
 
 
 class SegmentSlackInput(SlackInput):
@@ -90,7 +74,7 @@ class SegmentSlackInput(SlackInput):
             credentials.get("proxy"),
             credentials.get("slack_retry_reason_header", "x-slack-retry-reason"),
             credentials.get("slack_retry_number_header", "x-slack-retry-num"),
-            credentials.get("errors_ignore_retry"),
+            credentials.get("errors_ignore_retry") or NEVER_DROP_RETRIES,
             bool(settings["use_threads"]),
             secret,
             settings["conversation_granularity"],
@@ -137,20 +121,33 @@ class SegmentSlackInput(SlackInput):
         if self.seen_requests.seen_before(f"{stamp}:{signature}"):
             logger.warning("Refused a replayed Slack request (timestamp %s)", stamp)
             return response.text("replayed request", status=HTTPStatus.CONFLICT)
-        body = _parse(request)
+        body = parse_body(request)
         if body is None:
             return response.text("unreadable request", status=HTTPStatus.BAD_REQUEST)
         if body.get("type") == "url_verification":
-            return response.json({"challenge": body.get("challenge", "")})
+            return response.json({"challenge": as_text(body.get("challenge"))})
         retry = request.headers.get(self.retry_num_header or "x-slack-retry-num")
-        if retry:
-            reason = request.headers.get(self.retry_reason_header or "x-slack-retry-reason")
+        reason = request.headers.get(self.retry_reason_header or "x-slack-retry-reason")
+        event_id = body.get("event_id")
+        if event_id is not None and not isinstance(event_id, str):
+            return response.text("unreadable event_id", status=HTTPStatus.BAD_REQUEST)
+        if retry and not event_id:  # a click cannot be told apart from its retry: once only
             logger.info("Acknowledged Slack retry #%s (%s) without processing", retry, reason)
             return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
         if not self.handler.first_delivery(body):
-            logger.warning("Refused a replayed Slack event %s", body.get("event_id"))
+            if retry:
+                logger.info("Acknowledged Slack retry #%s (%s) of %s", retry, reason, event_id)
+                return response.text("", status=HTTPStatus.OK, headers={"X-Slack-No-Retry": "1"})
+            logger.warning("Refused a replayed Slack event %s", event_id)
             return response.text("replayed event", status=HTTPStatus.CONFLICT)
-        refusal = await self.handler.screen(body)
+        if retry:
+            logger.warning(
+                "Slack retry #%s (%s) of unseen %s: handling it", retry, reason, event_id
+            )
+        try:
+            refusal = await self.handler.screen(body)
+        except Refused as refused:
+            return response.text(refused.message, status=refused.status)
         if refusal:
             return response.text(refusal)
         self.handler.dispatch(body, on_new_message)
@@ -165,7 +162,7 @@ class SegmentSlackInput(SlackInput):
 
         @slack_webhook.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            return await self.receive(request, on_new_message)
+            return await self.receive(request, deliver_notices(on_new_message))
 
         @slack_webhook.listener("after_server_start")
         async def learn_own_user_id(app: Any, loop: Any) -> None:

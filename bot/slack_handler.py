@@ -5,9 +5,12 @@ and Socket Mode (bot/slack_socket.py, envelopes over a WebSocket). Given a paylo
 `event_callback` (an @mention or a direct message) or a `block_actions` click, it:
 
 - tells a delivery seen before (the event_id, or the click's trigger_id) from a first one;
+- refuses payloads whose fields are not what Slack sends (`Refused`, a 400 on the Events API);
 - ignores teams and channels outside SLACK_ALLOWED_TEAMS / SLACK_ALLOWED_CHANNELS, the bot's
   own messages (bot_id, subtype bot_message, the bot's user id) and message subtypes that are
   not a person's words (edits, joins...);
+- answers a message longer than the REST channel's limit with a polite "too long" in its
+  thread instead of passing it on;
 - hands the rest to the assistant as a `UserMessage` (input channel "slack") whose output
   channel, `SegmentSlackBot` (bot/slack_output.py), answers in the thread;
 - replaces the buttons of a clicked message by "<user> chose <title>" (no double clicks).
@@ -28,10 +31,18 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Opti
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.slack import SlackInput
 from rasa.shared.exceptions import InvalidConfigException
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack_output import DEFAULT_API_URL, SegmentSlackBot, api_base_url, slack_escape
+from bot.rest import TOO_LONG, too_long
+from bot.slack_checks import checked_action, checked_event
+from bot.slack_output import (
+    DEFAULT_API_URL,
+    SEND_ERRORS,
+    SegmentSlackBot,
+    api_base_url,
+    pacer,
+    slack_escape,
+    web_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +161,7 @@ class SlackHandler:
         self.allowed_channels = set(allowed_channels)
         self.allowed_teams = set(allowed_teams)
         self.slack_channel = slack_channel
-        self.client = AsyncWebClient(token=token, base_url=self.api_url, proxy=proxy)
+        self.client = web_client(token, self.api_url, proxy)
         self.seen_deliveries = SeenCache(ttl=3600)
         self.bot_user_id: Optional[str] = None
         self._identity_checked: Optional[float] = None
@@ -182,7 +193,7 @@ class SlackHandler:
         try:
             answer = await self.client.auth_test()
             self.bot_user_id = answer.get("user_id") or None
-        except (SlackApiError, SlackClientError, OSError, asyncio.TimeoutError) as exc:
+        except SEND_ERRORS as exc:
             logger.warning("auth.test failed, the bot's user id is unknown for now: %s", exc)
         return self.bot_user_id
 
@@ -225,8 +236,8 @@ class SlackHandler:
         return None
 
     def screen_event(self, body: Dict[str, Any]) -> Optional[str]:
-        event = body.get("event") or {}
-        teams = [body.get("team_id"), body.get("enterprise_id"), event.get("team")]
+        event = checked_event(body.get("event"))
+        teams = [_text(body.get("team_id")), _text(body.get("enterprise_id")), event.get("team")]
         if not self.allowed(teams, event.get("channel")):
             logger.warning(
                 "Ignored a Slack event from team %s channel %s (not in the allow-list)",
@@ -240,9 +251,27 @@ class SlackHandler:
             or event.get("user") in self.own_ids(body)
         ):
             return "ignored"
+        if too_long(event.get("text") or ""):
+            if event.get("channel"):
+                thread = event.get("thread_ts") or event.get("ts")
+                self.background(self.say_too_long(event["channel"], thread))
+            return "too long"
         return None
 
+    async def say_too_long(self, channel: str, thread: Optional[str]) -> None:
+        """Answer an over-long message in its thread instead of passing it on."""
+        await pacer.wait(channel)
+        try:
+            await self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread,
+                text=f"Sorry, I can't take that message: {TOO_LONG}. Could you ask more briefly?",
+            )
+        except SEND_ERRORS as exc:
+            logger.error("Could not answer an over-long message in %s: %s", channel, exc)
+
     def screen_action(self, body: Dict[str, Any]) -> Optional[str]:
+        checked_action(body)
         channel = click_channel(body)
         teams = [
             (body.get("team") or {}).get("id"),
@@ -348,9 +377,10 @@ class SlackHandler:
                 "elements": [{"type": "mrkdwn", "text": f"{who} chose *{slack_escape(title)}*"}],
             }
         )
+        await pacer.wait(channel)
         try:
             await self.client.chat_update(
                 channel=channel, ts=message["ts"], text=message.get("text") or title, blocks=blocks
             )
-        except (SlackApiError, SlackClientError) as exc:
+        except SEND_ERRORS as exc:
             logger.warning("Could not update the clicked message: %s", exc)

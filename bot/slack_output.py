@@ -6,16 +6,29 @@ notification fallback; buttons as Block Kit with a mrkdwn section; charts upload
 into the same thread with the title the action gave them (files.getUploadURLExternal ->
 upload -> completeUploadExternal, via slack_sdk's files_upload_v2), because Slack cannot
 fetch a loopback URL.
+
+Rate limits: every Web API client retries an HTTP 429 after its Retry-After (slack_sdk's
+AsyncRateLimitErrorRetryHandler, `RATE_LIMIT_RETRIES` times), and posts into one channel are
+paced to Slack's one message per second (short bursts of `BURST` allowed; `ChannelPacer`).
+A post that still fails is logged and skipped: the rest of the answer goes on, and the turn
+is still stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.core.channels.slack import SlackBot
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from segmentation.charts import saved_chart
@@ -31,12 +44,64 @@ MAX_SECTION_CHARS = 3000
 MAX_BUTTONS = 25
 MAX_BUTTON_TITLE = 75
 MAX_BUTTON_VALUE = 2000
+RATE_LIMIT_RETRIES = 3
+API_TIMEOUT = 15  # seconds per Web API call
+POSTS_PER_SECOND = 1.0  # Slack's chat.postMessage limit per channel
+BURST = 3
+SEND_ERRORS = (SlackApiError, SlackClientError, OSError, asyncio.TimeoutError)
 
 
 def api_base_url(value: Optional[str]) -> str:
     """The Web API base URL, ending in a slash as slack_sdk expects."""
     url = (value or "").strip() or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
+
+
+def web_client(token: str, api_url: Optional[str] = None, proxy: Optional[str] = None):
+    """An AsyncWebClient that waits out HTTP 429 (Retry-After) and connection errors."""
+    return AsyncWebClient(
+        token=token,
+        base_url=api_base_url(api_url),
+        proxy=proxy,
+        timeout=API_TIMEOUT,
+        retry_handlers=async_default_handlers()
+        + [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+    )
+
+
+class ChannelPacer:
+    """A token bucket per channel: `rate` posts per second, bursts of `burst`."""
+
+    def __init__(
+        self,
+        rate: float = POSTS_PER_SECOND,
+        burst: int = BURST,
+        clock=time.monotonic,
+        sleep=asyncio.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock, self._sleep = clock, sleep
+        self._buckets: "OrderedDict[str, List[float]]" = OrderedDict()  # [tokens, stamp]
+        self._locks: Dict[str, asyncio.Lock] = {}
+
+    async def wait(self, channel: str) -> None:
+        """Return when `channel` may take one more post."""
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            tokens, stamp = self._buckets.pop(channel, [float(self.burst), self._clock()])
+            now = self._clock()
+            tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
+            if tokens < 1.0:
+                await self._sleep((1.0 - tokens) / self.rate)
+                now, tokens = self._clock(), 1.0
+            self._buckets[channel] = [tokens - 1.0, now]
+            while len(self._buckets) > 10_000:
+                old, _ = self._buckets.popitem(last=False)
+                self._locks.pop(old, None)
+
+
+pacer = ChannelPacer()
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -87,7 +152,7 @@ class SegmentSlackBot(SlackBot):
         api_url: Text = DEFAULT_API_URL,
     ) -> None:
         super().__init__(token, slack_channel, thread_id, proxy)
-        self.client = AsyncWebClient(token=token, base_url=api_base_url(api_url), proxy=proxy)
+        self.client = web_client(token, api_url, proxy)
 
     async def _post_message(self, channel: Text, **kwargs: Any) -> None:
         # `as_user` is for classic apps only and `type` is not a chat.postMessage argument.
@@ -97,7 +162,16 @@ class SegmentSlackBot(SlackBot):
             kwargs["thread_ts"] = self.thread_id
         kwargs.setdefault("unfurl_links", False)
         kwargs.setdefault("unfurl_media", False)
-        await self.client.chat_postMessage(channel=channel, **kwargs)
+        await pacer.wait(channel)
+        try:
+            await self.client.chat_postMessage(channel=channel, **kwargs)
+        except SEND_ERRORS as exc:
+            logger.error(
+                "Slack did not take a reply in %s (thread %s), after retries: %s",
+                channel,
+                self.thread_id,
+                exc,
+            )
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         """Our answers (a structured reply or a chart in `custom`) as one Slack message or
@@ -172,6 +246,7 @@ class SegmentSlackBot(SlackBot):
 
     async def upload_chart(self, channel: Text, path: Path, title: str) -> None:
         """Upload a chart file into the thread, with the title the action gave it."""
+        await pacer.wait(channel)
         try:
             await self.client.files_upload_v2(
                 channel=channel,
@@ -181,7 +256,7 @@ class SegmentSlackBot(SlackBot):
                 title=title,
                 alt_txt=f"Chart: {title}",
             )
-        except (SlackApiError, SlackClientError) as exc:
+        except SEND_ERRORS as exc:
             logger.error("Uploading chart %s to Slack failed: %s", path.name, exc)
             await self._post_message(
                 channel=channel, text=f"_(The chart could not be uploaded: {path.name}.)_"

@@ -41,6 +41,8 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.notices import deliver_notices
+from bot.rest import Refused
 from bot.slack_handler import SeenCache, SlackHandler, merged_settings
 
 logger = logging.getLogger(__name__)
@@ -207,7 +209,11 @@ class SlackSocketModeInput(InputChannel):
                 request.retry_reason or "no reason",
             )
             return
-        refusal = await self.handler.screen(body)
+        try:
+            refusal = await self.handler.screen(body)
+        except Refused as refused:  # fields unlike Slack's: nothing to answer
+            logger.warning("Envelope %s refused: %s", request.envelope_id, refused.message)
+            return
         if refusal:
             logger.debug("Envelope %s not served: %s", request.envelope_id, refusal)
             return
@@ -230,7 +236,7 @@ class SlackSocketModeInput(InputChannel):
 
         @socket_mode.listener("after_server_start")
         async def connect(app: Any, loop: Any) -> None:
-            await self.start(on_new_message)
+            await self.start(deliver_notices(on_new_message))
 
         @socket_mode.listener("before_server_stop")
         async def disconnect(app: Any, loop: Any) -> None:

@@ -6,7 +6,9 @@ channel "webchat", so they attach charts). Routes under /webhooks/webchat/:
     GET  /                 the page (bot/static/index.html)
     GET  /static/<file>    its stylesheet and script
     POST /webhook          {"sender": id, "message": text} -> the assistant's replies (JSON list)
-    GET  /summary          the current run and its segment sizes, or why there are none
+                           (the REST channel's input limits, bot/rest.py; sender 8-64 characters)
+    GET  /summary          the current run and its segment sizes, or why there are none (503
+                           when the database does not answer within SUMMARY_DEADLINE seconds)
     GET  /charts/<n>.png   chart images from the charts folder (SI_CHARTS_DIR)
 """
 
@@ -15,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Text, Tuple
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.rest import SECURITY_HEADERS, Refused, answer, error, parse_message
 from segmentation.charts import saved_chart
 
 logger = logging.getLogger(__name__)
@@ -36,12 +40,12 @@ STATIC_FILES = {
     "webchat.js": "text/javascript; charset=utf-8",
 }
 SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-MAX_MESSAGE_CHARS = 2000
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
+SUMMARY_DEADLINE = 5.0
+_summary_threads = ThreadPoolExecutor(2, thread_name_prefix="si-summary")
+UNAVAILABLE = {
+    "ok": False,
+    "error": "database_unavailable",
+    "message": "The segment database can't be reached right now; try again shortly.",
 }
 PAGE_HEADERS = {
     **SECURITY_HEADERS,
@@ -75,11 +79,7 @@ def run_summary(source=None) -> Tuple[int, Dict[str, Any]]:
         return HTTPStatus.OK, {"ok": False, "error": "no_run", "message": str(exc)}
     except DatabaseUnavailable:
         logger.exception("segment database unavailable")
-        return HTTPStatus.SERVICE_UNAVAILABLE, {
-            "ok": False,
-            "error": "database_unavailable",
-            "message": "The segment database can't be reached right now; try again shortly.",
-        }
+        return HTTPStatus.SERVICE_UNAVAILABLE, UNAVAILABLE
     run = overview.run
     created: datetime = run.created_at
     return HTTPStatus.OK, {
@@ -94,10 +94,6 @@ def run_summary(source=None) -> Tuple[int, Dict[str, Any]]:
         "total_users": overview.total_users,
         "segments": [{"name": s.name, "size": s.size, "share": s.share} for s in overview.segments],
     }
-
-
-def _error(status: int, message: str) -> HTTPResponse:
-    return response.json({"error": message}, status=status, headers=SECURITY_HEADERS)
 
 
 class WebChatInput(RestInput):
@@ -126,7 +122,7 @@ class WebChatInput(RestInput):
         @webchat.route("/static/<name:str>", methods=["GET"])
         async def static(request: Request, name: str) -> HTTPResponse:
             if name not in STATIC_FILES:
-                return _error(HTTPStatus.NOT_FOUND, "not found")
+                return error(HTTPStatus.NOT_FOUND, "not found")
             return await response.file(
                 STATIC_DIR / name, mime_type=STATIC_FILES[name], headers=PAGE_HEADERS
             )
@@ -135,7 +131,12 @@ class WebChatInput(RestInput):
         async def summary(request: Request) -> HTTPResponse:
             loop = asyncio.get_running_loop()
             try:
-                status, body = await loop.run_in_executor(None, run_summary)
+                status, body = await asyncio.wait_for(
+                    loop.run_in_executor(_summary_threads, run_summary), SUMMARY_DEADLINE
+                )
+            except asyncio.TimeoutError:
+                logger.error("summary: the segment database did not answer in time")
+                status, body = HTTPStatus.SERVICE_UNAVAILABLE, UNAVAILABLE
             except Exception:  # noqa: BLE001 - the page shows a message instead of segments
                 logger.exception("summary failed")
                 status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {
@@ -151,7 +152,7 @@ class WebChatInput(RestInput):
         async def chart(request: Request, name: str) -> HTTPResponse:
             path = saved_chart(name)
             if path is None:
-                return _error(HTTPStatus.NOT_FOUND, "no such chart")
+                return error(HTTPStatus.NOT_FOUND, "no such chart")
             return await response.file(
                 path,
                 mime_type="image/png",
@@ -161,33 +162,9 @@ class WebChatInput(RestInput):
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                body = request.json
-            except Exception:  # noqa: BLE001 - sanic raises its own error for bad JSON
-                body = None
-            if not isinstance(body, dict):
-                return _error(HTTPStatus.BAD_REQUEST, "expected a JSON object")
-            sender, text = body.get("sender"), body.get("message")
-            if not isinstance(sender, str) or not SENDER.match(sender):
-                return _error(HTTPStatus.BAD_REQUEST, "sender: 8-64 letters, digits, - or _")
-            if not isinstance(text, str) or not text.strip():
-                return _error(HTTPStatus.BAD_REQUEST, "message: a non-empty string")
-            if len(text) > MAX_MESSAGE_CHARS:
-                return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "message too long")
-            collector = CollectingOutputChannel()
-            try:
-                await on_new_message(
-                    UserMessage(
-                        text.strip(),
-                        collector,
-                        sender,
-                        input_channel=self.name(),
-                        metadata=None,
-                    )
-                )
-            except asyncio.CancelledError:
-                logger.error("web chat message timed out")
-            except Exception:  # noqa: BLE001 - like Rasa's REST channel: answer what we have
-                logger.exception("web chat message failed")
-            return response.json(collector.messages, headers=SECURITY_HEADERS)
+                sender, text, _ = parse_message(request, SENDER, "8-64 letters, digits, - or _")
+            except Refused as refused:
+                return error(refused.status, refused.message)
+            return await answer(on_new_message, sender, text, self.name())
 
         return webchat

@@ -38,3 +38,29 @@ def aggregate_tmp_table_bytes() -> int:
     (`SI_AGGREGATE_TMP_TABLE_MB`, default 1024; 0 keeps the server's setting). A GROUP BY over
     a million users outgrows the 16 MB default and spills to disk, several times slower."""
     return int(float(os.environ.get("SI_AGGREGATE_TMP_TABLE_MB", "1024")) * 2**20)
+
+
+# Bounded waits on MySQL/MariaDB, in seconds. The command line keeps long read timeouts (a
+# build's GROUP BY can run for minutes); the servers set short ones (bot/processes.py), so a
+# database that hangs gives an answer within seconds instead of freezing a conversation.
+DB_TIMEOUT_DEFAULTS = {
+    "SI_DB_CONNECT_TIMEOUT": 5.0,
+    "SI_DB_READ_TIMEOUT": 3600.0,
+    "SI_DB_WRITE_TIMEOUT": 3600.0,
+    "SI_DB_STATEMENT_TIMEOUT": 0.0,  # 0: no server-side limit
+}
+
+
+def db_timeouts() -> dict:
+    """Connect, read, write and statement time limits (s) from the environment; a value of 0
+    or less means "no limit" (the connect timeout is always at least 1 s)."""
+    values = {}
+    for name, default in DB_TIMEOUT_DEFAULTS.items():
+        raw = os.environ.get(name, "").strip()
+        values[name] = float(raw) if raw else default
+    return {
+        "connect": max(1.0, values["SI_DB_CONNECT_TIMEOUT"]),
+        "read": values["SI_DB_READ_TIMEOUT"],
+        "write": values["SI_DB_WRITE_TIMEOUT"],
+        "statement": values["SI_DB_STATEMENT_TIMEOUT"],
+    }

@@ -9,6 +9,7 @@ from typing import Dict, Iterator, Optional, Union
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from segmentation import config
 from segmentation.errors import DatabaseUnavailable
@@ -16,9 +17,10 @@ from segmentation.errors import DatabaseUnavailable
 _engines: Dict[str, Engine] = {}
 _lock = threading.Lock()
 
-# MySQL errors meaning "the server is not there or is going away" (2xxx), access denied
-# (1045) and unknown database (1049).
-_MYSQL_UNREACHABLE = {1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
+# MySQL errors meaning "the server is not there or is going away" (2xxx, 2013 also when a
+# read timed out), access denied (1045), unknown database (1049), and a statement stopped by
+# its time limit (MariaDB 1969, MySQL 3024).
+_MYSQL_UNREACHABLE = {1045, 1049, 1969, 2002, 2003, 2005, 2006, 2013, 2055, 3024}
 
 
 def describe(url: URL) -> str:
@@ -49,25 +51,58 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _build_engine(url: URL) -> Engine:
+def mysql_connect_args(timeouts: Optional[Dict[str, float]] = None) -> Dict[str, object]:
+    """PyMySQL arguments with bounded connect, read and write waits (config.db_timeouts())."""
+    limits = timeouts or config.db_timeouts()
+    args: Dict[str, object] = {"charset": "utf8mb4", "connect_timeout": limits["connect"]}
+    for kind in ("read", "write"):
+        if limits[kind] > 0:
+            args[f"{kind}_timeout"] = limits[kind]
+    return args
+
+
+def _statement_limit(seconds: float):
+    """A connect hook giving each MySQL session a server-side statement time limit."""
+
+    def on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if "mariadb" in dbapi_connection.get_server_info().lower():
+                cursor.execute("SET SESSION max_statement_time = %s", (seconds,))
+            else:  # MySQL limits SELECTs only, in milliseconds
+                cursor.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def build_engine(url: URL, **options) -> Engine:
+    """A new engine for `url`: SQLite with WAL, or MySQL with bounded waits (connect, read,
+    write, pool checkout and, when SI_DB_STATEMENT_TIMEOUT is set, each statement)."""
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             from pathlib import Path
 
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, **options)
         event.listen(engine, "connect", _set_sqlite_pragmas)
         return engine
-    connect_args = {}
-    if url.get_backend_name() == "mysql":
-        connect_args = {"local_infile": True, "charset": "utf8mb4", "connect_timeout": 5}
-    return create_engine(
+    limits = config.db_timeouts()
+    mysql = url.get_backend_name() in ("mysql", "mariadb")
+    connect_args = {"local_infile": True, **mysql_connect_args(limits)} if mysql else {}
+    engine = create_engine(
         url,
         future=True,
         pool_pre_ping=True,
         pool_recycle=3600,
+        pool_timeout=limits["connect"],
         connect_args=connect_args,
+        **options,
     )
+    if mysql and limits["statement"] > 0:
+        event.listen(engine, "connect", _statement_limit(limits["statement"]))
+    return engine
 
 
 def get_engine(url: Optional[str] = None) -> Engine:
@@ -76,7 +111,7 @@ def get_engine(url: Optional[str] = None) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = _build_engine(make_url(key))
+            engine = _engines[key] = build_engine(make_url(key))
         return engine
 
 
@@ -89,7 +124,10 @@ def dispose_engines() -> None:
 
 
 def _unreachable(exc: BaseException) -> bool:
-    """True when the database can't be used at all (down, refused, unknown, no access)."""
+    """True when the database can't be used at all (down, refused, unknown, no access, too
+    slow to answer)."""
+    if isinstance(exc, PoolTimeout):
+        return True
     if isinstance(exc, OperationalError):
         orig = getattr(exc, "orig", None)
         code = orig.args[0] if orig is not None and orig.args else None
@@ -105,7 +143,7 @@ def translate_errors(target: Union[Engine, URL]) -> Iterator[None]:
     url = target.url if isinstance(target, Engine) else target
     try:
         yield
-    except DBAPIError as exc:
+    except (DBAPIError, PoolTimeout) as exc:
         if _unreachable(exc):
             reason = str(getattr(exc, "orig", exc)).strip()
             raise DatabaseUnavailable(
@@ -133,9 +171,7 @@ def create_database_if_missing(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "mysql" or not parsed.database:
         return
-    server = create_engine(
-        parsed.set(database=""), future=True, connect_args={"connect_timeout": 5}
-    )
+    server = create_engine(parsed.set(database=""), future=True, connect_args=mysql_connect_args())
     try:
         with translate_errors(parsed), server.connect() as conn:
             name = parsed.database.replace("`", "``")

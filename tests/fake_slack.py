@@ -6,6 +6,8 @@ arguments, `Authorization: Bearer xoxb-...`, HTTP 200 with `{"ok": true, ...}` o
 the external file upload flow (files.getUploadURLExternal -> POST the bytes to upload_url ->
 files.completeUploadExternal), records every call, and checks what real Slack would refuse
 (bad token, missing channel or text, oversized or malformed blocks, unknown uploads).
+`rate_limit(method, retry_after, times)` makes the next calls of a method answer HTTP 429
+with a Retry-After header and `{"ok": false, "error": "ratelimited"}`, as Slack does.
 
 With `enable_socket_mode(app_token)` it also answers apps.connections.open, which takes only
 the app-level token, in the Authorization header, and returns a URL of the Socket Mode
@@ -48,6 +50,8 @@ class Call:
     token: Optional[str]
     content_type: str
     response: Dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+    status: int = 200
 
 
 @dataclass
@@ -129,6 +133,7 @@ class FakeSlack:
         self.calls: List[Call] = []
         self.uploads: Dict[str, Upload] = {}
         self.messages: Dict[Tuple[str, str], Dict[str, Any]] = {}  # (channel, ts) -> message
+        self._rate_limits: Dict[str, List[int]] = {}  # method -> [calls left, retry_after]
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         self._server: Optional[ThreadingHTTPServer] = None
@@ -191,6 +196,11 @@ class FakeSlack:
         """The Web API base URL (what SLACK_API_URL points at)."""
         return self.base_url + "/api/"
 
+    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with HTTP 429 and Retry-After."""
+        with self._lock:
+            self._rate_limits[method] = [times, retry_after]
+
     # -- queries for tests -------------------------------------------------------------------
     def calls_to(self, method: str, **match: Any) -> List[Call]:
         with self._lock:
@@ -222,8 +232,17 @@ class FakeSlack:
         return wait_on(self._lock, condition, timeout, "Slack calls")
 
     # -- HTTP --------------------------------------------------------------------------------
-    def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str) -> None:
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        kind: str,
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
         handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", kind)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
@@ -255,6 +274,17 @@ class FakeSlack:
         in_header = auth.startswith("Bearer ")
         token = auth[len("Bearer ") :] if in_header else args.pop("token", None)
         call = Call(method, args, token, kind)
+        with self._lock:
+            limit = self._rate_limits.get(method)
+            if limit and limit[0] > 0:
+                limit[0] -= 1
+                call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
+                self.calls.append(call)
+                self._lock.notify_all()
+        if call.status == 429:
+            body = json.dumps(call.response).encode()
+            self._reply(handler, 429, body, "application/json", {"Retry-After": str(limit[1])})
+            return
         try:
             self._check_token(method, token, in_header)
             handler_method = getattr(self, "api_" + method.replace(".", "_"), None)

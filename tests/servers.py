@@ -19,6 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +99,17 @@ class Assistant:
 
     def sql(self, query: str, **params: Any) -> List[Any]:
         """Rows of a raw SQL query on the assistant's database (independent of the app)."""
-        engine = create_engine(self.database_url, future=True)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(query), params))
-        finally:
-            engine.dispose()
+        return run_sql(self.database_url, query, **params)
+
+
+def run_sql(database_url: str, query: str, **params: Any) -> List[Any]:
+    """Rows of a raw SQL query on `database_url`, on a connection of its own."""
+    engine = create_engine(database_url, future=True)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(query), params))
+    finally:
+        engine.dispose()
 
 
 def seed(url: str) -> None:
@@ -114,10 +125,10 @@ def seed(url: str) -> None:
 
 
 @contextlib.contextmanager
-def own_database(session_database_url: str):
+def own_database(session_database_url: str, suffix: str = "assistant"):
     """A database of our own on the session's MariaDB server, dropped afterwards."""
     url = make_url(session_database_url)
-    name = f"{url.database}_assistant"
+    name = f"{url.database}_{suffix}"
     server = create_engine(url.set(database=""), future=True)
     with server.connect() as conn:
         conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
@@ -172,6 +183,61 @@ def start_rasa(
             servers.stop()
 
     return run()
+
+
+class ServeProcess:
+    """`python -m bot serve` in the background; its output lines read as they come."""
+
+    def __init__(self, env: Dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.seen: List[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)  # the process closed its output
+
+    def wait_for(self, pattern: str, timeout: float = 300.0) -> str:
+        """The first new output line matching the regular expression `pattern`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                line = ""
+            if not line:
+                ended = "serve exited" if line is None else "timed out"
+                raise AssertionError(f"{ended} waiting for {pattern!r}:\n{''.join(self.seen)}")
+            self.seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+
+def serve_environment(
+    assistant: Assistant, runtime: Path, tag: str, rasa_port: int, action_port: int, **extra: str
+) -> Dict[str, str]:
+    """Environment for `python -m bot serve` on the assistant's database, without Slack;
+    SI_TEST_TAG=`tag` marks its processes (tests/terminal.py processes_with)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": assistant.database_url,
+        "RASA_PORT": str(rasa_port),
+        "ACTION_PORT": str(action_port),
+        "SI_RUNTIME_DIR": str(runtime),
+        "SI_TEST_TAG": tag,
+        "SLACK_BOT_TOKEN": "",
+        "SLACK_SIGNING_SECRET": "",
+        **extra,
+    }
 
 
 _running: Dict[str, Assistant] = {}

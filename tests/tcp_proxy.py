@@ -1,4 +1,5 @@
-"""A loopback TCP proxy that can be cut and restored: "the database went away" for real."""
+"""A loopback TCP proxy that can be cut, paused and restored: "the database went away" (or
+"the database hangs") for real."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import List, Tuple
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to `target`; `cut()` drops every connection and refuses new
-    ones, `restore()` accepts again on the same port."""
+    """Forwards 127.0.0.1:<port> to `target`.
+
+    `cut()` drops every connection and refuses new ones, `restore()` accepts again on the same
+    port. `pause()` keeps every connection open and accepts new ones, but forwards nothing (a
+    database that hangs); `resume()` lets the held bytes through.
+    """
 
     def __init__(self, target: Tuple[str, int]) -> None:
         self.target = target
@@ -17,16 +22,24 @@ class TcpProxy:
         self._server = None
         self._connections: List[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
 
     def restore(self) -> None:
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", self.port))
-        server.listen(16)
+        server.listen(64)
         self.port = server.getsockname()[1]
         self._server = server
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def _accept(self, server: socket.socket) -> None:
         while True:
@@ -34,16 +47,26 @@ class TcpProxy:
                 client, _ = server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _connect(self, client: socket.socket) -> None:
+        with self._lock:
+            self._connections.append(client)
+        self._flowing.wait()  # paused: the client waits for the server's greeting
+        try:
+            upstream = socket.create_connection(self.target)
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._connections.append(upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -70,4 +93,5 @@ class TcpProxy:
             self._connections.clear()
 
     def close(self) -> None:
+        self._flowing.set()
         self.cut()

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.channels import (
+    REST_CHANNEL,
     SLACK_CHANNEL,
     SLACK_SOCKET_CHANNEL,
     WEBCHAT_CHANNEL,
@@ -29,7 +30,7 @@ SOCKET_ENV = {"SLACK_BOT_TOKEN": "xoxb-unit-test", "SLACK_APP_TOKEN": "xapp-1-un
 
 
 def test_rest_and_webchat_always_slack_only_with_token_and_secret():
-    assert channel_settings({}) == {"rest": None, WEBCHAT_CHANNEL: None}
+    assert channel_settings({}) == {REST_CHANNEL: None, WEBCHAT_CHANNEL: None}
     assert SLACK_CHANNEL not in channel_settings({"SLACK_BOT_TOKEN": "xoxb-1"})
     assert SLACK_CHANNEL not in channel_settings({"SLACK_SIGNING_SECRET": "s"})
     assert SLACK_CHANNEL not in channel_settings({**SLACK_ENV, "SLACK_BOT_TOKEN": " "})
@@ -61,7 +62,7 @@ def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, 
     text = path.read_text()
     assert "xoxb" not in text and "unit-test-secret" not in text and "xapp" not in text
     assert list(yaml.safe_load(text)) == [
-        "rest",
+        REST_CHANNEL,
         WEBCHAT_CHANNEL,
         SLACK_CHANNEL,
         SLACK_SOCKET_CHANNEL,
@@ -71,7 +72,7 @@ def test_credentials_file_has_no_secrets_and_rasa_builds_the_channels(tmp_path, 
         monkeypatch.setenv(name, value)
     channels = {type(c).__name__: c for c in create_http_input_channels(None, str(path))}
     assert set(channels) == {
-        "RestInput",
+        "RestChannel",
         "WebChatInput",
         "SegmentSlackInput",
         "SlackSocketModeInput",
@@ -241,3 +242,30 @@ def test_summary_reports_the_current_run(seeded, db_url):
     ]
     assert sum(s["size"] for s in body["segments"]) == body["total_users"] == 90
     assert body["run"]["date"] in body["run"]["label"]
+
+
+def test_posts_into_one_channel_are_paced_to_one_per_second_after_a_burst():
+    """ChannelPacer on a fake clock: 3 posts at once, then one per second; channels apart."""
+    import asyncio
+
+    from bot.slack_output import ChannelPacer
+
+    now = [0.0]
+    slept = []
+
+    async def fake_sleep(seconds):
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    pacer = ChannelPacer(rate=1.0, burst=3, clock=lambda: now[0], sleep=fake_sleep)
+
+    async def posts():
+        for _ in range(5):
+            await pacer.wait("C1")
+        await pacer.wait("C2")  # another channel has its own burst
+        now[0] += 10.0  # a quiet while refills the bucket, up to the burst
+        for _ in range(4):
+            await pacer.wait("C1")
+
+    asyncio.run(posts())
+    assert slept == [1.0, 1.0, 1.0]

@@ -5,8 +5,6 @@ connection when it stops."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -14,9 +12,8 @@ import pytest
 import requests
 
 from bot.processes import free_port
-from segmentation.config import PROJECT_DIR
 from tests.fake_slack import FakeSlack
-from tests.servers import TEST_APP_TOKEN, TEST_TOKEN
+from tests.servers import TEST_APP_TOKEN, TEST_TOKEN, ServeProcess, serve_environment
 from tests.terminal import processes_with
 
 
@@ -48,30 +45,11 @@ def serve_and_stop(assistant, tmp_path, stop_signal, slack_env, while_serving) -
     its start-up lines."""
     tag = f"serve-{uuid.uuid4().hex}"
     rasa_port, action_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": assistant.database_url,
-        "RASA_PORT": str(rasa_port),
-        "ACTION_PORT": str(action_port),
-        "SI_RUNTIME_DIR": str(tmp_path),
-        "SI_TEST_TAG": tag,
-        **slack_env,
-    }
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = {**serve_environment(assistant, tmp_path, tag, rasa_port, action_port), **slack_env}
+    serve = ServeProcess(env)
     try:
-        lines = []
-        while not lines or "Press Ctrl-C to stop." not in lines[-1]:
-            line = serve.stdout.readline()
-            assert line, "serve exited early:\n" + "".join(lines)
-            lines.append(line)
-        banner = "".join(lines)
+        serve.wait_for("Press Ctrl-C to stop.")
+        banner = "".join(serve.seen)
         assert (
             f"http://127.0.0.1:{rasa_port}" in banner
             and f"http://127.0.0.1:{action_port}" in banner
@@ -89,10 +67,11 @@ def serve_and_stop(assistant, tmp_path, stop_signal, slack_env, while_serving) -
             assert f"*Highly Engaged* has *{high} users*" in reply[0]["text"]
         page = requests.get(f"http://127.0.0.1:{rasa_port}/webhooks/webchat/", timeout=10)
         assert page.status_code == 200 and "Segment Insights" in page.text
+        assert "HTTP API:      off" in banner
         while_serving()
-        serve.send_signal(stop_signal)
-        assert serve.wait(60) == 0
-        assert "Stopped." in serve.stdout.read()
+        serve.process.send_signal(stop_signal)
+        assert serve.process.wait(60) == 0
+        serve.wait_for("^Stopped.", timeout=10)
         deadline = time.monotonic() + 20
         while processes_with(tag) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -226,6 +226,15 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ sender: sender, message: payload }),
       });
+      if (response.status >= 400 && response.status < 500) {
+        // The server says what it refused (too long, bad characters...): show that.
+        const refusal = await response.json().catch(() => ({}));
+        typing.remove();
+        addMessage("bot", "problem").textContent =
+          "Sorry, I can't take that message: " + (refusal.error || "HTTP " + response.status) + ".";
+        scrollDown();
+        return;
+      }
       if (!response.ok) throw new Error("HTTP " + response.status);
       const replies = await response.json();
       typing.remove();
