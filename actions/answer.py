@@ -29,7 +29,7 @@ from segmentation.render import render
 from segmentation.render.phrases import notes
 
 log = logging.getLogger(__name__)
-ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "20"))
+ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "8"))
 Messages = List[Dict[str, Any]]
 
 
