@@ -191,7 +191,9 @@ def test_demo_several_filters_a_segment_and_follow_ups(demo):
     n = demo.count(
         "segment = 'Highly Engaged' AND plan = 'premium' AND device = 'iOS' AND country = 'FR'"
     )
-    assert reply.startswith(f"*Highly Engaged* users in France (FR) on iOS on the premium plan: *{n:,}*")
+    assert reply.startswith(
+        f"*Highly Engaged* users in France (FR) on iOS on the premium plan: *{n:,}*"
+    )
     assert '"France" instead of "Germany"' in reply
     reply = say("what about Android?")
     n = demo.count(
@@ -225,8 +227,12 @@ def test_demo_directions_are_honoured(demo):
         "FROM user_segments WHERE run_id = :run GROUP BY segment ORDER BY m",
         run=demo.run,
     )
-    assert say("which segment has the fewest sessions?").startswith(f"*{means[0][0]}* has the lowest")
-    assert say("which segment has the most sessions?").startswith(f"*{means[-1][0]}* has the highest")
+    assert say("which segment has the fewest sessions?").startswith(
+        f"*{means[0][0]}* has the lowest"
+    )
+    assert say("which segment has the most sessions?").startswith(
+        f"*{means[-1][0]}* has the highest"
+    )
     counts = demo.sql(
         "SELECT country, COUNT(*) AS n FROM user_segments WHERE run_id = :run AND "
         "segment = 'Highly Engaged' GROUP BY country ORDER BY n DESC, country",
@@ -241,7 +247,9 @@ def test_demo_directions_are_honoured(demo):
 
 def test_demo_signup_dates(demo):
     say = demo.chat()
-    last_event = demo.sql("SELECT data_as_of FROM segmentation_runs WHERE id = :r", r=demo.run)[0][0]
+    last_event = demo.sql("SELECT data_as_of FROM segmentation_runs WHERE id = :r", r=demo.run)[0][
+        0
+    ]
     year = last_event.year
     n = demo.count(
         "segment = 'Highly Engaged' AND signup_date >= :a AND signup_date < :b",
@@ -257,7 +265,9 @@ def test_demo_parts_that_cannot_be_applied(demo):
     reply = say("how many highly engaged users are in the north region?")
     assert refused(reply) and '"north"' in reply and "region" in reply
     reply = say("average clicks of platinum plan users")
-    assert refused(reply) and 'No plan matches "platinum"; the plans are basic, free, premium' in reply
+    assert (
+        refused(reply) and 'No plan matches "platinum"; the plans are basic, free, premium' in reply
+    )
     reply = say("how many users renewed their subscription last month?")
     assert refused(reply) and "renew" in reply
 
@@ -311,4 +321,6 @@ def test_globo_ids_codes_and_ranking(globo):
         run=globo.run,
     )
     reply = say("which device has the most low engagement users?")
-    assert reply.startswith(f"*{counts[0][0]}* has the most *Low Engagement* users: *{counts[0][1]:,}*")
+    assert reply.startswith(
+        f"*{counts[0][0]}* has the most *Low Engagement* users: *{counts[0][1]:,}*"
+    )
