@@ -1,4 +1,5 @@
-"""NLU quality: the held-out set and a few behaviours the custom actions rely on."""
+"""NLU quality: the held-out set (intents by the model, entities by the run-time parser) and a
+few behaviours the assistant relies on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from bot import nlu_eval
 
 MIN_INTENT_ACCURACY = 0.95
-MIN_ENTITY_F1 = 0.95
+# Entity F1 of the run-time reading (segmentation.language) on the held-out set, demo data:
+# reported by bot.nlu_eval; this floor only catches a large regression.
+MIN_ENTITY_F1 = 0.85
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +25,12 @@ def nlu_model():
 def parse(nlu_model):
     """text -> final parse of the trained model, loaded once per session."""
     return nlu_eval.parser(nlu_eval.load_agent(nlu_model))
+
+
+@pytest.fixture(scope="session")
+def read():
+    """text -> the run-time parser's reading against the demo data's vocabulary."""
+    return nlu_eval.reader()
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +52,19 @@ def heldout(nlu_model, tmp_path_factory):
     return code, json.loads(report.read_text())
 
 
-def segments(result):
-    """Segment values in text order."""
-    found = sorted((e["start"], e["value"]) for e in result["entities"] if e["entity"] == "segment")
-    return [value for _, value in found]
+def intent(result):
+    return result["intent"]["name"]
 
 
-def values(result, entity):
-    return {str(e["value"]) for e in result["entities"] if e["entity"] == entity}
+def found(reading, entity):
+    return [text for kind, text in reading.entities if kind == entity]
+
+
+# --- the held-out set ------------------------------------------------------------------------
+
+
+def test_heldout_is_the_default_test_set():
+    assert nlu_eval.DEFAULT_DATA.name == "heldout.yml"
 
 
 def test_heldout_intent_accuracy(heldout):
@@ -59,8 +73,12 @@ def test_heldout_intent_accuracy(heldout):
     assert report["intent_accuracy"] >= MIN_INTENT_ACCURACY, report["failures"]
 
 
-def test_heldout_entity_f1(heldout):
+def test_heldout_entity_f1_is_reported_per_type(heldout):
     _, report = heldout
+    assert set(report["per_entity"]) == set(nlu_eval.ENTITY_TYPES)
+    for row in report["per_entity"].values():
+        assert {"precision", "recall", "f1", "tp", "fp", "fn"} <= set(row)
+        assert row["tp"] > 0
     assert report["entity_f1"] >= MIN_ENTITY_F1, report["failures"]
 
 
@@ -70,72 +88,32 @@ def test_nlu_eval_exit_code_matches_thresholds(heldout):
     assert code == 0
 
 
-@pytest.mark.parametrize(
-    "text, segment",
-    [
-        ("how many higly engaged users are there?", "Highly Engaged"),
-        ("describe the moderat segment", "Moderate Engagement"),
-        ("list low engagment users", "Low Engagement"),
-        ("what do moderatly engaged users look like", "Moderate Engagement"),
-        ("how many power users do we have", "Highly Engaged"),
-        ("size of the at-risk group", "Low Engagement"),
-        ("describe the medium segment", "Moderate Engagement"),
-    ],
-)
-def test_synonyms_and_typos_map_to_the_canonical_segment(parse, text, segment):
-    assert segments(parse(text)) == [segment]
+# --- the model: intents only -----------------------------------------------------------------
 
 
-def test_two_segments_come_in_text_order(parse):
-    result = parse("how many users moved from moderate to highly engaged?")
-    assert result["intent"]["name"] == "ask_changes"
-    assert segments(result) == ["Moderate Engagement", "Highly Engaged"]
-    result = parse("compare power users with casual ones")
-    assert result["intent"]["name"] == "compare_segments"
-    assert segments(result) == ["Highly Engaged", "Low Engagement"]
+def test_the_model_extracts_no_entities(parse):
+    result = parse("how many premium iOS users joined this year in Germany, top 10?")
+    assert result["entities"] == []
 
 
 @pytest.mark.parametrize(
-    "text, number",
+    "text, expected",
     [
-        ("top 10 highly engaged users", "10"),
-        ("show me the top 25 power users", "25"),
-        ("top 5 low engagement users please", "5"),
-        ("first five moderate users", "5"),
+        ("4521", "inform"),
+        ("what about France?", "inform"),
+        ("what's u0000042's segment", "lookup_user"),
+        ("which segment is user 4521 in and why?", "lookup_user"),
+        ("top 10 users by sessions", "list_members"),
+        ("average searches of the least engaged users in Brazil", "ask_metric"),
+        ("which segment has the fewest clicks", "ask_metric"),
+        ("how many premium users in Germany signed up this year?", "ask_segment_size"),
+        ("which country has the most highly engaged users", "breakdown_segment"),
+        ("is the top segment growing?", "ask_trend"),
+        ("which features did the segmentation use?", "ask_data_info"),
     ],
 )
-def test_top_n_is_a_number_never_a_user_id(parse, text, number):
-    result = parse(text)
-    assert result["intent"]["name"] == "list_members"
-    assert values(result, "user_id") == set()
-    assert values(result, "number") == {number}
-
-
-@pytest.mark.parametrize(
-    "text, user_id",
-    [
-        ("which segment is user #4521 in?", "4521"),
-        ("look up customer 00017", "00017"),
-        ("check id u_123", "u_123"),
-        ("user id 993", "993"),
-    ],
-)
-def test_user_ids_are_extracted_by_the_regex(parse, text, user_id):
-    result = parse(text)
-    assert result["intent"]["name"] == "lookup_user"
-    assert values(result, "user_id") == {user_id}
-    assert values(result, "number") == set()
-
-
-def test_a_bare_id_is_an_inform_with_a_user_id(parse):
-    result = parse("4521")
-    assert result["intent"]["name"] == "inform"
-    assert values(result, "user_id") == {"4521"}
-
-
-def test_metric_synonyms(parse):
-    assert values(parse("average reading time of power users"), "metric") == {"avg_article_time"}
-    assert values(parse("total time on articles for low users"), "metric") == {"total_article_time"}
+def test_question_shapes(parse, text, expected):
+    assert intent(parse(text)) == expected
 
 
 @pytest.mark.parametrize(
@@ -149,10 +127,37 @@ def test_metric_synonyms(parse):
     ],
 )
 def test_out_of_domain_text_gets_no_confident_domain_intent(parse, text):
-    assert parse(text)["intent"]["name"] in {"out_of_scope", "nlu_fallback"}
+    assert intent(parse(text)) in {"out_of_scope", "nlu_fallback"}
 
 
-def test_button_payloads_parse(parse):
-    result = parse('/ask_segment_size{"segment": "Highly Engaged"}')
-    assert result["intent"]["name"] == "ask_segment_size"
-    assert values(result, "segment") == {"Highly Engaged"}
+def test_a_button_payload_carries_a_whole_question(parse):
+    payload = '{"measure": "count", "segments": ["Highly Engaged"]}'
+    result = parse(f'/inform{{"query": {json.dumps(payload)}}}')
+    assert intent(result) == "inform"
+    assert [(e["entity"], e["value"]) for e in result["entities"]] == [("query", payload)]
+
+
+# --- the run-time reading of the data's words ------------------------------------------------
+
+
+def test_a_list_size_is_a_number_never_a_user_id(read):
+    reading = read("top 10 highly engaged users by clicks")
+    assert found(reading, "number") == ["10"]
+    assert found(reading, "user_id") == []
+    assert found(reading, "feature") == ["clicks"]
+
+
+def test_the_data_s_own_id_format_is_a_user(read):
+    assert found(read("what's u0000042's segment"), "user_id") == ["u0000042"]
+
+
+def test_a_question_of_several_parts_is_read_whole(read):
+    reading = read("premium iOS users in the moderate segment who joined this year, how many?")
+    assert sorted(found(reading, "value")) == ["ios", "premium"]
+    assert found(reading, "segment") == ["moderate"]
+    assert found(reading, "date") == ["this year"]
+    assert reading.unaccounted == []
+
+
+def test_a_part_the_data_does_not_have_is_left_unaccounted(read):
+    assert read("how many users in the north region?").unaccounted == ["north", "region"]
