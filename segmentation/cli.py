@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "segmentation.ingest.commands",
     "segmentation.commands",
     "segmentation.refresh_commands",
+    "segmentation.report_commands",
 )
 
 
