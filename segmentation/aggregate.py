@@ -215,6 +215,11 @@ def _user_filter(run: RunInfo, filters, segments, keys_equal=()) -> List[ColumnE
     return where + list(keys_equal)
 
 
+def members_where(run: RunInfo, filters: Sequence[Filter] = (), segments: Sequence[str] = ()):
+    """The conditions on user_segments rows that `members` and `median` count (exports)."""
+    return _user_filter(run, filters, segments)
+
+
 def group_condition(conn: Connection, key: str, value: Any) -> ColumnElement:
     """users_segments rows whose group `key` equals `value` (None: unknown)."""
     u = user_segments.c

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -24,7 +24,7 @@ from segmentation.bulk import bulk_insert
 from segmentation.clustering import Clustering, ClusterSettings, fit_segments
 from segmentation.cube import attribute_frame, cell_frame
 from segmentation.db import begin, connect
-from segmentation.errors import SegmentationError
+from segmentation.errors import ConfigError, SegmentationError
 from segmentation.features import FeatureFrame, aggregate_event_features, load_dataset_features
 from segmentation.progress import progress
 from segmentation.schema import (
@@ -35,6 +35,7 @@ from segmentation.schema import (
     user_segments,
     users,
 )
+from segmentation.watermark import data_watermark
 
 log = logging.getLogger(__name__)
 WRITE_CHUNK_ROWS = 50_000
@@ -58,12 +59,16 @@ def load_features(
     source: str = "events",
     features: Optional[Sequence[str]] = None,
     lower_is_better: Optional[Sequence[str]] = None,
+    window: Optional[timedelta] = None,
 ) -> FeatureFrame:
-    """Features for `source`: "events" (the event tables) or "features:NAME" (a feature table)."""
+    """Features for `source`: "events" (the event tables, optionally only the last `window`
+    of them) or "features:NAME" (a feature table)."""
     if source == "events":
         if lower_is_better is not None:
             raise SegmentationError("--lower applies to feature tables; event features are fixed")
-        return aggregate_event_features(engine, features)
+        return aggregate_event_features(engine, features, window)
+    if window is not None:
+        raise ConfigError("--window applies to events; a feature table has no event times")
     if source.startswith("features:"):
         return load_dataset_features(engine, source.split(":", 1)[1], features, lower_is_better)
     raise SegmentationError(f"unknown source '{source}': use 'events' or 'features:NAME'")
@@ -249,12 +254,15 @@ def build_segments(
     source: str = "events",
     features: Optional[Sequence[str]] = None,
     lower_is_better: Optional[Sequence[str]] = None,
+    window: Optional[timedelta] = None,
 ) -> BuildResult:
-    """Run a full segmentation and make it current once every row is written."""
+    """Run a full segmentation and make it current once every row is written. The run's
+    params record the settings, the data's watermark and the `window`, for `refresh`."""
     settings = settings or ClusterSettings()
     timings: Dict[str, float] = {}
     started = time.perf_counter()
-    feature_frame = load_features(engine, source, features, lower_is_better)
+    mark = data_watermark(engine, source)  # before reading: a load meanwhile means "new" later
+    feature_frame = load_features(engine, source, features, lower_is_better, window)
     extra = {
         "features": [spec.name for spec in feature_frame.specs],
         "lower_is_better": [spec.name for spec in feature_frame.specs if spec.lower_is_better],
@@ -262,7 +270,11 @@ def build_segments(
         "units": {spec.name: spec.unit for spec in feature_frame.specs},
         "aliases": {spec.name: list(spec.aliases) for spec in feature_frame.specs if spec.aliases},
         "source_detail": feature_frame.detail or {},
+        "watermark": mark,
+        "settings": asdict(settings),
     }
+    if window is not None:
+        extra["window_days"] = window.total_seconds() / 86400
     attributes = attribute_frame(read_attributes(engine), feature_frame.frame.index)
     timings["aggregate"] = time.perf_counter() - started
     run_id = _start_run(engine, feature_frame.source, settings, extra)

@@ -2,7 +2,7 @@
 
 Every command takes argv (`main(["build", "--k", "3"])`), so tests call it directly, and returns
 an exit code: 0 ok, 1 unexpected failure, 2 bad input or options, 3 database unreachable,
-4 nothing to work on yet.
+4 nothing to work on yet, 5 another refresh or build is running (segmentation.locking).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from segmentation.schema import ensure_schema
 COMMAND_MODULES = (
     "segmentation.ingest.commands",
     "segmentation.commands",
+    "segmentation.refresh_commands",
+    "segmentation.report_commands",
 )
 
 

@@ -81,16 +81,57 @@ def print_build(result, engine) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from segmentation.locking import refresh_lock
+    from segmentation.refresh import parse_duration
+    from segmentation.retention import prune_runs
+
     engine = engine_from_args(args)
-    result = build_segments(
-        engine,
-        settings_from_args(args),
-        source=args.source,
-        features=_csv_list(args.features),
-        lower_is_better=_csv_list(args.lower),
-    )
+    window = parse_duration(args.window) if args.window else None
+    with refresh_lock(engine, args.wait):
+        result = build_segments(
+            engine,
+            settings_from_args(args),
+            source=args.source,
+            features=_csv_list(args.features),
+            lower_is_better=_csv_list(args.lower),
+            window=window,
+        )
+        pruned = prune_runs(engine, args.keep_runs)
     print_build(result, engine)
+    print_pruned(pruned)
     return 0
+
+
+def print_pruned(pruned: List[int]) -> None:
+    """Say which runs' user rows retention removed (nothing when none)."""
+    if pruned:
+        ids = ", ".join(f"#{run_id}" for run_id in pruned)
+        print(f"Retention: removed the per-user rows of run(s) {ids} (sizes and profiles kept)")
+
+
+def add_run_options(parser: argparse.ArgumentParser, window_help: str) -> None:
+    """--window, --keep-runs and --wait: shared by build and refresh."""
+    from segmentation.retention import DEFAULT_KEEP_RUNS
+
+    parser.add_argument("--window", metavar="DURATION", help=window_help)
+    parser.add_argument(
+        "--keep-runs",
+        type=int,
+        default=DEFAULT_KEEP_RUNS,
+        metavar="N",
+        help="keep the per-user rows of the newest N runs only; older runs keep their sizes "
+        f"and profiles (default {DEFAULT_KEEP_RUNS}, at least 2)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=3600.0,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another refresh or build is running, wait for it (default: exit at once "
+        "with status 5; --wait alone waits up to an hour)",
+    )
 
 
 def _say(result, query=None) -> None:
@@ -251,6 +292,9 @@ def register(subparsers) -> None:
     build.add_argument("--features", help="comma-separated features to use (default: all)")
     build.add_argument("--lower", help="feature-table features where lower means more engaged")
     add_cluster_options(build)
+    add_run_options(
+        build, "count only the events of this span before the data's last event, e.g. 30d"
+    )
     build.set_defaults(handler=cmd_build)
 
     compare = subparsers.add_parser("compare", help="score several clustering algorithms")

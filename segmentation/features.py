@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -107,9 +107,14 @@ class FeatureFrame:
     detail: Optional[dict] = None
 
 
-def _clicks_query() -> Select:
+def _since(query: Select, table: Table, since: Optional[datetime]) -> Select:
+    """Only events at or after `since` (a --window), when given."""
+    return query if since is None else query.where(table.c.timestamp >= since)
+
+
+def _clicks_query(since: Optional[datetime] = None) -> Select:
     c = clickstream.c
-    return select(
+    query = select(
         c.user_id,
         func.count().label("clicks"),
         func.count(distinct(c.url)).label("distinct_pages"),
@@ -118,25 +123,28 @@ def _clicks_query() -> Select:
         func.coalesce(func.sum(c.time_spent), 0).label("click_time"),
         func.count(c.time_spent).label("timed_clicks"),
         func.max(c.timestamp).label("last_click"),
-    ).group_by(c.user_id)
+    )
+    return _since(query, clickstream, since).group_by(c.user_id)
 
 
-def _searches_query() -> Select:
+def _searches_query(since: Optional[datetime] = None) -> Select:
     s = search_queries.c
-    return select(
+    query = select(
         s.user_id, func.count().label("searches"), func.max(s.timestamp).label("last_search")
-    ).group_by(s.user_id)
+    )
+    return _since(query, search_queries, since).group_by(s.user_id)
 
 
-def _articles_query() -> Select:
+def _articles_query(since: Optional[datetime] = None) -> Select:
     a = article_views.c
-    return select(
+    query = select(
         a.user_id,
         func.count().label("article_views"),
         func.coalesce(func.sum(a.time_spent), 0).label("total_article_time"),
         func.count(a.time_spent).label("timed_views"),
         func.max(a.timestamp).label("last_article"),
-    ).group_by(a.user_id)
+    )
+    return _since(query, article_views, since).group_by(a.user_id)
 
 
 SOURCE_QUERIES: Sequence[Tuple[Table, callable]] = (
@@ -163,22 +171,41 @@ def _loads_marker(conn: Connection) -> tuple:
     return tuple(conn.execute(select(func.count(), func.max(ingested_files.c.id))).one())
 
 
-def _read_source(engine: Engine, make_query) -> pd.DataFrame:
+def _read_source(engine: Engine, make_query, since: Optional[datetime]) -> pd.DataFrame:
     """One source's GROUP BY on its own MySQL connection, temporary tables kept in memory."""
     with connect(engine) as conn:
         use_memory_temp_tables(conn, aggregate_tmp_table_bytes())
-        return _read_grouped(conn, make_query())
+        return _read_grouped(conn, make_query(since))
 
 
-def _read_sources(engine: Engine) -> List[pd.DataFrame]:
-    """Each source's per-user aggregates, in SOURCE_QUERIES order."""
+def last_event_time(conn: Connection) -> Optional[datetime]:
+    """The newest event's timestamp over every event table (None when there is none)."""
+    stamps = [
+        conn.execute(select(func.max(table.c.timestamp))).scalar() for table, _ in SOURCE_QUERIES
+    ]
+    stamps = [pd.Timestamp(s).to_pydatetime() for s in stamps if s is not None]
+    return max(stamps) if stamps else None
+
+
+def window_start(engine: Engine, window: Optional[timedelta]) -> Optional[datetime]:
+    """The first instant counted by a `window` ending at the data's last event."""
+    if window is None:
+        return None
+    with connect(engine) as conn:
+        last = last_event_time(conn)
+    return None if last is None else last - window
+
+
+def _read_sources(engine: Engine, since: Optional[datetime] = None) -> List[pd.DataFrame]:
+    """Each source's per-user aggregates (events at or after `since`), in SOURCE_QUERIES
+    order."""
     if not is_mysql(engine):  # SQLite: one connection, one snapshot
         with connect(engine) as conn:
-            return [_read_grouped(conn, make_query()) for _, make_query in SOURCE_QUERIES]
+            return [_read_grouped(conn, make_query(since)) for _, make_query in SOURCE_QUERIES]
     with connect(engine) as conn:
         before = _loads_marker(conn)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_read_source, engine, q) for _, q in SOURCE_QUERIES]
+        futures = [pool.submit(_read_source, engine, q, since) for _, q in SOURCE_QUERIES]
         parts = [future.result() for future in futures]
     with connect(engine) as conn:
         if _loads_marker(conn) != before:
@@ -190,16 +217,21 @@ def _read_sources(engine: Engine) -> List[pd.DataFrame]:
 
 
 def aggregate_event_features(
-    engine: Engine, features: Optional[Sequence[str]] = None
+    engine: Engine,
+    features: Optional[Sequence[str]] = None,
+    window: Optional[timedelta] = None,
 ) -> FeatureFrame:
-    """Per-user event features: three GROUP BY scans, joined on user_id, zeros where missing."""
+    """Per-user event features: three GROUP BY scans, joined on user_id, zeros where missing.
+    With a `window`, only events in that span before the data's last event count (users with
+    none in it are left out)."""
     wanted = list(features or DEFAULT_EVENT_FEATURES)
     unknown = [name for name in wanted if name not in EVENT_FEATURES]
     if unknown:
         raise ConfigError(
             f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(EVENT_FEATURES)}"
         )
-    parts = _read_sources(engine)
+    since = window_start(engine, window)
+    parts = _read_sources(engine, since)
     counts = {
         table.name: int(part.iloc[:, 0].sum()) if len(part) else 0
         for (table, _), part in zip(SOURCE_QUERIES, parts)
@@ -230,7 +262,7 @@ def aggregate_event_features(
         specs=[EVENT_FEATURES[name] for name in wanted],
         source="events",
         data_as_of=data_as_of.to_pydatetime(),
-        detail={"events": counts},
+        detail={"events": counts, **({"since": str(since)} if since is not None else {})},
     )
 
 

@@ -55,10 +55,10 @@ def test_a_load_during_the_parallel_read_stops_the_build(mariadb_engine, monkeyp
     late.write_text("user_id,timestamp,query\nu9,2026-11-20 10:00:00,shoes\n")
     read_source = features._read_source
 
-    def read_while_a_file_lands(engine_, make_query):
+    def read_while_a_file_lands(engine_, make_query, *rest):
         if make_query is features._searches_query:
             ingest_csv(engine_, late, "search_queries")
-        return read_source(engine_, make_query)
+        return read_source(engine_, make_query, *rest)
 
     monkeypatch.setattr(features, "_read_source", read_while_a_file_lands)
     with pytest.raises(SegmentationError, match="events were loaded while the features"):
