@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Dict, List, Optional, Text, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple, Union
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -30,7 +31,10 @@ from segmentation.render.phrases import notes
 
 log = logging.getLogger(__name__)
 ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "8"))
+# A CSV export writes every matching user, so it gets its own, longer limit.
+EXPORT_SECONDS = float(os.environ.get("SI_EXPORT_SECONDS", "60"))
 Messages = List[Dict[str, Any]]
+Answer = Tuple[Messages, List[EventType]]
 
 
 class ActionAnswer(Action):
@@ -42,25 +46,47 @@ class ActionAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        """Work out the answer off the event loop, then send it."""
+        """Work out the answer off the event loop (reading the question, then running its
+        query, each within its time limit), then send it."""
         turn = Turn.from_tracker(tracker)
         loop = asyncio.get_running_loop()
+        limit, query = ANSWER_SECONDS, None
         try:
-            messages, events = await asyncio.wait_for(
-                loop.run_in_executor(WORKERS, respond, turn), ANSWER_SECONDS
+            planned = await asyncio.wait_for(
+                loop.run_in_executor(WORKERS, guarded, plan, turn), ANSWER_SECONDS
             )
+            if isinstance(planned, Planned):
+                query = planned.query
+                limit = EXPORT_SECONDS if query.export else ANSWER_SECONDS
+                planned = await asyncio.wait_for(
+                    loop.run_in_executor(WORKERS, guarded, finish, planned), limit
+                )
+            messages, events = planned
         except asyncio.TimeoutError:
-            log.error("answer took longer than %.0f s: %r", ANSWER_SECONDS, turn.text)
-            messages, events = [{"text": replies.TOO_SLOW}], []
+            log.error("answer took longer than %.0f s: %r", limit, turn.text)
+            slow = replies.TOO_SLOW_EXPORT if query is not None and query.export else None
+            messages, events = [{"text": slow or replies.TOO_SLOW}], []
         for message in messages:
             dispatcher.utter_message(**message)
         return events
 
 
-def respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
-    """The messages and slot events that answer `turn` (runs on a worker thread)."""
+@dataclass
+class Planned:
+    """A question read into a query, ready to run."""
+
+    turn: Turn
+    understanding: Understanding
+
+    @property
+    def query(self) -> Query:
+        return self.understanding.query
+
+
+def guarded(step: Callable[[Any], Any], argument: Any) -> Any:
+    """`step(argument)`, with database and data errors turned into replies."""
     try:
-        return _respond(turn)
+        return step(argument)
     except DatabaseUnavailable:
         log.exception("database unavailable")
         return [{"text": replies.NO_DATABASE}], []
@@ -69,13 +95,15 @@ def respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
     except SegmentationError as exc:
         return [{"text": f"Sorry, that didn't work: {exc}"}], []
     except Exception:  # noqa: BLE001 - a reply, never silence
-        log.exception("answering %r failed", turn.text)
+        turn = argument.turn if isinstance(argument, Planned) else argument
+        log.exception("answering %r failed", getattr(turn, "text", ""))
         return [{"text": replies.FAILED}], []
 
 
-def _respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
-    layer = queries()
-    run = layer.current_run()
+def plan(turn: Turn) -> Union[Planned, Answer]:
+    """The question read against the current run: a query to run, or the reply that asks
+    back or says what can't be applied."""
+    run = queries().current_run()
     vocabulary = Vocabulary.for_run(run)
     previous = _previous(turn)
     understanding = _understand(turn, vocabulary, previous, run)
@@ -85,8 +113,13 @@ def _respond(turn: Turn) -> Tuple[Messages, List[EventType]]:
         if turn.intent == "nlu_fallback" and not understanding.problems:
             return replies.clarify(understanding, turn, vocabulary), []
         return replies.cannot_apply(understanding, vocabulary, turn), []
-    query = understanding.query
-    result = layer.answer(query)
+    return Planned(turn, understanding)
+
+
+def finish(planned: Planned) -> Answer:
+    """Run the query and render its answer in the channel's markup."""
+    turn, understanding, query = planned.turn, planned.understanding, planned.query
+    result = queries().answer(query)
     reply = render(result, query)
     notes(reply, understanding.notes)
     messages = replies.messages(reply, result, query, turn)

@@ -79,3 +79,10 @@ def chart_url(path) -> str:
     """Where the Rasa server serves a chart file (web chat route), or the file path."""
     base = os.environ.get("SI_PUBLIC_URL", "").rstrip("/")
     return f"{base}/webhooks/webchat/charts/{path.name}" if base else str(path)
+
+
+def export_url(name: str) -> str:
+    """Where the Rasa server serves an export (web chat route, relative to the page unless
+    SI_PUBLIC_URL is set)."""
+    base = os.environ.get("SI_PUBLIC_URL", "").rstrip("/")
+    return f"{base}/webhooks/webchat/exports/{name}" if base else f"exports/{name}"

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List
 
-from actions.common import Turn, button_payload, chart_url
+from actions.common import Turn, button_payload, chart_url, export_url
 from segmentation import charts
 from segmentation.attributes import ATTRIBUTES
 from segmentation.config import charts_dir
+from segmentation.export_files import ttl_seconds
 from segmentation.language.interpret import Understanding
 from segmentation.language.vocabulary import Vocabulary
 from segmentation.render.document import Chart, Reply
 from segmentation.render.markup import mrkdwn, plain
-from segmentation.render.phrases import first_upper
-from segmentation.results import Measured, Overview, SegmentComparison, SegmentProfile, Trend
+from segmentation.render.phrases import first_upper, population
+from segmentation.results import (
+    Exported,
+    Measured,
+    Overview,
+    SegmentComparison,
+    SegmentProfile,
+    Trend,
+)
 
 NO_DATABASE = (
     "I can't reach the segment database right now, so I can't give you numbers. Please try "
@@ -22,6 +31,11 @@ NO_DATABASE = (
 TOO_SLOW = (
     "The segment database is taking too long to answer, so I stopped waiting. Please try again "
     "in a minute, or ask a narrower question."
+)
+TOO_SLOW_EXPORT = (
+    "That export is too big to finish here in time, so I stopped. Ask for a narrower list "
+    "(one segment, a country, a plan), or export it from the command line: "
+    "python -m segmentation export SEGMENT --where country=XX --out file.csv"
 )
 FAILED = "Sorry, something went wrong while answering that. Please try asking another way."
 SUGGESTIONS = {
@@ -104,10 +118,14 @@ def messages(reply: Reply, result: Any, query, turn: Turn) -> List[Dict[str, Any
         out = [{"text": plain(reply, ansi=True)}]
         if chart and query.chart:
             out.append({"text": f"Chart ({chart.title}) saved to {chart.path}"})
+        if isinstance(result, Exported):
+            out.append({"text": f"CSV saved to {result.path}"})
         return out
     out = [{"text": mrkdwn(reply), "json_message": {"reply": reply.to_json()}}]
     if reply.buttons:
         out[0]["buttons"] = reply.buttons
+    if isinstance(result, Exported):
+        out.append(_export_message(result, reply))
     if chart:
         file_name = chart.path.rsplit("/", 1)[-1]
         out.append(
@@ -128,3 +146,23 @@ def _chart(result: Any, query, turn: Turn):
         return None
     path = charts.chart_for(result, charts_dir())
     return Chart(charts.chart_title(result), str(path), chart_url(path))
+
+
+def _export_message(result: Exported, reply: Reply) -> Dict[str, Any]:
+    """The CSV as the channel takes it: Slack uploads the file into the thread, the web chat
+    shows a download link (its name is an unguessable token that expires)."""
+    title = export_title(result)
+    url = export_url(result.file)
+    hours = ttl_seconds() / 3600
+    expiry = f"{hours:g} hour{'s' if hours != 1 else ''}"
+    return {
+        "text": f"Download {title} ({result.rows:,} users; the link works for {expiry}): {url}",
+        "json_message": {"export": {"file": result.file, "title": title, "rows": result.rows}},
+    }
+
+
+def export_title(result: Exported) -> str:
+    """A readable file name: "highly-engaged-users-in-france-run-12.csv"."""
+    who = plain(Reply().text(population(result.query))) if result.query else "users"
+    slug = re.sub(r"[^a-z0-9]+", "-", who.lower()).strip("-")[:80] or "users"
+    return f"{slug}-run-{result.run.id}.csv"

@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from segmentation.charts import saved_chart
+from segmentation.export_files import saved_export
 from segmentation.render.document import Reply
 from segmentation.render.markup import slack_blocks
 
@@ -192,6 +193,16 @@ class SegmentSlackBot(SlackBot):
                 return await self.upload_chart(recipient, path, str(chart.get("title") or "Chart"))
             logger.warning("Not sending chart %r: no such chart file", chart.get("file"))
             return None
+        if isinstance(custom, dict) and "export" in custom:
+            export = custom["export"]
+            path = saved_export(str(export.get("file", "")))
+            if path is not None:
+                title = str(export.get("title") or "export.csv")
+                return await self.upload_file(recipient, path, title, title)
+            logger.warning("Not sending export %r: no such file (expired?)", export.get("file"))
+            return await self._post_message(
+                channel=recipient, text="_(The CSV file has expired; ask for it again.)_"
+            )
         message = {key: value for key, value in message.items() if key != "custom"}
         await super().send_response(recipient_id, message)
 
@@ -246,18 +257,24 @@ class SegmentSlackBot(SlackBot):
 
     async def upload_chart(self, channel: Text, path: Path, title: str) -> None:
         """Upload a chart file into the thread, with the title the action gave it."""
+        await self.upload_file(channel, path, path.name, title, alt_txt=f"Chart: {title}")
+
+    async def upload_file(
+        self, channel: Text, path: Path, filename: str, title: str, **extra: Any
+    ) -> None:
+        """Upload a file (a chart, a CSV export) into the thread; say so when Slack refuses."""
         await pacer.wait(channel)
         try:
             await self.client.files_upload_v2(
                 channel=channel,
                 thread_ts=self.thread_id,
                 file=path.read_bytes(),
-                filename=path.name,
+                filename=filename,
                 title=title,
-                alt_txt=f"Chart: {title}",
+                **extra,
             )
         except SEND_ERRORS as exc:
-            logger.error("Uploading chart %s to Slack failed: %s", path.name, exc)
+            logger.error("Uploading %s to Slack failed: %s", filename, exc)
             await self._post_message(
-                channel=channel, text=f"_(The chart could not be uploaded: {path.name}.)_"
+                channel=channel, text=f"_(The file could not be uploaded: {filename}.)_"
             )

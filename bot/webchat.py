@@ -10,6 +10,7 @@ channel "webchat", so they attach charts). Routes under /webhooks/webchat/:
     GET  /summary          the current run and its segment sizes, or why there are none (503
                            when the database does not answer within SUMMARY_DEADLINE seconds)
     GET  /charts/<n>.png   chart images from the charts folder (SI_CHARTS_DIR)
+    GET  /exports/<t>.csv  CSV exports made in chat, by their token name, until they expire
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sanic.response import HTTPResponse
 
 from bot.rest import SECURITY_HEADERS, Refused, answer, error, parse_message
 from segmentation.charts import saved_chart
+from segmentation.export_files import saved_export
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,21 @@ class WebChatInput(RestInput):
                 path,
                 mime_type="image/png",
                 headers={**SECURITY_HEADERS, "Cache-Control": "private, max-age=300"},
+            )
+
+        @webchat.route("/exports/<name:str>", methods=["GET"])
+        async def export(request: Request, name: str) -> HTTPResponse:
+            path = saved_export(name)
+            if path is None:
+                return error(HTTPStatus.NOT_FOUND, "no such export, or it has expired")
+            return await response.file(
+                path,
+                mime_type="text/csv; charset=utf-8",
+                headers={
+                    **SECURITY_HEADERS,
+                    "Cache-Control": "private, no-store",
+                    "Content-Disposition": 'attachment; filename="segment-export.csv"',
+                },
             )
 
         @webchat.route("/webhook", methods=["POST"])

@@ -17,9 +17,11 @@ from sqlalchemy.engine import Connection
 from segmentation import aggregate
 from segmentation.attributes import ATTRIBUTES
 from segmentation.errors import NoDataError
+from segmentation.export_files import new_export
 from segmentation.query import STAT_MEASURES, Query
 from segmentation.results import (
     DataInfo,
+    Exported,
     Group,
     Measured,
     Member,
@@ -138,6 +140,8 @@ class Answers:
             "trend": self.trend,
             "data_info": self.data_info,
         }
+        if query.export:
+            return self.exported(query)
         if query.measure in STAT_MEASURES:
             return self.measured(query)
         if query.measure in handlers:
@@ -293,6 +297,16 @@ class Answers:
         ]
         label = ", ".join(query.segments) if query.segments else "all segments"
         return Members(run, label, total, offset, query.order, members, query)
+
+    def exported(self, query: Query) -> Exported:
+        """Every user a list question asks for, as a CSV file in the exports folder (it
+        appears only once complete)."""
+        from segmentation.export import export_to_path  # imports this layer's class
+
+        run = self.resolve_run(query.run)
+        path = new_export()
+        rows = export_to_path(self, query, path)
+        return Exported(run, rows, path.name, str(path), query)
 
     # --- runs and data -----------------------------------------------------------------------
     def trend(self, query: Query) -> Trend:

@@ -93,6 +93,7 @@ class Query:
     run: RunRef = None
     user_id: Optional[str] = None
     chart: bool = False
+    export: bool = False  # lists: every matching user, as a CSV file
     extras: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,8 @@ class Query:
             raise ValueError(f"unknown direction {self.rank!r}")
         if self.order not in DIRECTIONS:
             raise ValueError(f"unknown order {self.order!r}")
+        if self.export and self.measure != "list":
+            raise ValueError("only a list of users can be exported")
 
     @property
     def feature(self) -> Optional[str]:
@@ -143,6 +146,7 @@ class Query:
             run=run,
             user_id=data.get("user_id"),
             chart=bool(data.get("chart", False)),
+            export=bool(data.get("export", False)),
         )
 
     @classmethod

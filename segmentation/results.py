@@ -163,6 +163,18 @@ class Members:
 
 
 @dataclass(frozen=True)
+class Exported:
+    """Every user a list question asks for, written to a CSV file (`file` is its name in the
+    exports folder, `path` where it is)."""
+
+    run: RunInfo
+    rows: int
+    file: str
+    path: str
+    query: Any = None
+
+
+@dataclass(frozen=True)
 class Breakdown:
     run: RunInfo
     segment: str

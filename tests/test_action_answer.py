@@ -228,3 +228,75 @@ def test_no_run_says_how_to_build_one(use_database, engine):
 def test_a_huge_number_is_refused_not_crashed(seeded):
     body = only_text(ask("top " + "9" * 400 + " users", "list_members")[0])
     assert body.startswith("I can't answer that exactly")
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def exported_file(messages, folder):
+    (export,) = [m["custom"]["export"] for m in messages if "export" in (m.get("custom") or {})]
+    return export, folder / export["file"]
+
+
+def csv_ids(path):
+    import csv
+
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r["user_id"] for r in rows], rows
+
+
+def test_export_writes_every_asked_user_and_says_what_it_holds(
+    seeded, engine, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SI_EXPORTS_DIR", str(tmp_path))
+    messages, _ = ask("export the low engagement users in Brazil as csv", "list_members")
+    expected = {
+        r[0]
+        for r in sql(
+            engine,
+            "SELECT user_id FROM user_segments WHERE run_id = :run "
+            "AND segment = 'Low Engagement' AND country = 'BR'",
+            run=run_id(engine),
+        )
+    }
+    assert messages[0]["text"].startswith(
+        f"Exported all {len(expected)} *Low Engagement* users in Brazil (BR) as CSV"
+    )
+    assert f"run #{run_id(engine)}" in messages[0]["text"]
+    export, path = exported_file(messages, tmp_path)
+    ids, rows = csv_ids(path)
+    assert set(ids) == expected and len(ids) == len(expected) == export["rows"]
+    assert {r["segment"] for r in rows} == {"Low Engagement"}
+    assert export["title"] == f"low-engagement-users-in-brazil-br-run-{run_id(engine)}.csv"
+    assert f"exports/{path.name}" in messages[1]["text"]
+
+
+def test_export_as_a_follow_up_keeps_the_filters_and_the_terminal_gets_a_path(
+    seeded, engine, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SI_EXPORTS_DIR", str(tmp_path))
+    _, events = ask("how many premium users on Android?")
+    previous = slots_set(events)["query"]
+    messages, _ = ask("send me the whole list as a file", "list_members", previous, "cmdline")
+    expected = {
+        r[0]
+        for r in sql(
+            engine,
+            "SELECT user_id FROM user_segments WHERE run_id = :run "
+            "AND plan = 'premium' AND device = 'Android'",
+            run=run_id(engine),
+        )
+    }
+    (path,) = list(tmp_path.glob("*.csv"))
+    assert set(csv_ids(path)[0]) == expected
+    assert messages[-1]["text"] == f"CSV saved to {path}"
+    assert f"Exported all {len(expected)}" in messages[0]["text"]
+
+
+def test_an_export_of_an_unknown_value_is_refused_and_writes_nothing(seeded, tmp_path, monkeypatch):
+    folder = tmp_path / "exports"
+    monkeypatch.setenv("SI_EXPORTS_DIR", str(folder))
+    body = only_text(ask("export the premium users on the platinum plan as csv", "list_members")[0])
+    assert "platinum" in body and "Exported" not in body
+    assert not folder.exists() or list(folder.iterdir()) == []

@@ -186,7 +186,9 @@
     if (!message.text && !message.image && !(message.buttons && message.buttons.length)) return;
     const node = addMessage("bot");
     const blocks = structured(message);
-    if (blocks) renderBlocks(node, blocks);
+    const download = exportLink(message);
+    if (download) node.appendChild(download);
+    else if (blocks) renderBlocks(node, blocks);
     else if (message.text) renderText(node, message.text);
     if (message.image) {
       const src = chartSource(message.image);
@@ -208,6 +210,17 @@
       }
     }
     if (message.buttons && message.buttons.length) addButtons(node, message.buttons);
+  }
+
+  // A CSV export: a download link to our own route (the file name is a token that expires).
+  function exportLink(message) {
+    const custom = message.custom;
+    const file = custom && custom.export && custom.export.file;
+    if (typeof file !== "string" || !/^[A-Za-z0-9_-]{32}\.csv$/.test(file)) return null;
+    const link = el("a", "download", "Download " + String(custom.export.title || "CSV"));
+    link.href = "exports/" + file;
+    link.setAttribute("download", String(custom.export.title || "export.csv"));
+    return link;
   }
 
   function setBusy(delta) {

@@ -39,6 +39,7 @@ INTENT_MEASURES = {
 STRONG_SHAPES = ("compare", "trend", "changes", "data_info", "quality", "run_info", "advice",
                  "profile")  # fmt: skip
 WEAK_SHAPES = ("list", "overview")
+EVERYONE = ("all", "every", "everyone", "everybody")
 
 
 @dataclass
@@ -97,6 +98,7 @@ def understand(
         run=parts.run or _run_word(parts),
         user_id=parts.users[0][1] if measure == "user" and parts.users else None,
         chart=parts.has("shape", "chart") or intent == "ask_chart",
+        export=measure == "list" and parts.has("shape", "export"),
     )
     if parts.limit and parts.limit > MAX_LIST:
         result.notes.append(f"I can list at most {MAX_LIST} users at a time")
@@ -316,6 +318,8 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
         return "list"
     if parts.users:
         return "user"
+    if "export" in shapes and not group_by:
+        return "list"
     if "trend" in shapes or parts.run == "all" or "all" in parts.values("run"):
         return "trend"
     for shape in STRONG_SHAPES:
@@ -374,6 +378,8 @@ def _is_follow_up(parts: Parts, intent: Optional[str], measure: Optional[str]) -
     if parts.has("reference"):
         return True
     has_data = parts.mentions or parts.dates or parts.users
+    if parts.has("shape", "export") and not has_data:  # "send me that as a file"
+        return not any(t.text in EVERYONE for t in parts.tokens)
     return bool(has_data) and measure is None
 
 
@@ -413,7 +419,10 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
                 kept = ", ".join(f'"{p.said}"' for p in previous.filters)
                 result.notes.append(f'"{f.said}" added to {kept} from before')
     changes["filters"] = tuple(filters)
-    merged = previous.with_(chart=new.chart, offset=0, **changes)
+    export = new.export and changes.get("measure", previous.measure) == "list"
+    if changes.get("measure") == "list":  # a list of users has no groups
+        changes.update(group_by=(), rank=None)
+    merged = previous.with_(chart=new.chart, export=export, offset=0, **changes)
     if merged.measure == "list" and parts.has("follow_up") and not changes:
         merged = merged.with_(offset=previous.offset + previous.limit)
     return merged

@@ -48,6 +48,10 @@ SHAPES: Dict[str, Tuple[str, ...]] = {
         "should we", "strategy", "re-engage", "reengage", "win back", "retain", "nudge",
         "upsell", "what to do",
     ),
+    "export": (
+        "export", "csv", "download", "spreadsheet", "excel", "file", "dump", "send me the list",
+        "whole list", "full list",
+    ),
     "chart": ("chart", "plot", "graph", "visual", "visualise", "visualize", "picture", "draw"),
     "changes": (
         "changed", "change", "changes", "moved", "move", "migrated", "migration", "switched",

@@ -14,6 +14,7 @@ from segmentation.render.advice import advice
 from segmentation.render.document import Chart, Paragraph, Reply, Table
 from segmentation.results import (
     DataInfo,
+    Exported,
     Measured,
     Members,
     Migration,
@@ -42,6 +43,8 @@ def render(result, query: Optional[Query] = None) -> Reply:
         return segments.comparison(result)
     if isinstance(result, Members):
         return segments.members(result)
+    if isinstance(result, Exported):
+        return segments.exported(result)
     if isinstance(result, UserSegment):
         return segments.user(result)
     if isinstance(result, Migration):

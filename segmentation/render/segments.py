@@ -9,6 +9,7 @@ from segmentation.query import Query
 from segmentation.render import phrases as say
 from segmentation.render.document import Reply
 from segmentation.results import (
+    Exported,
     FeatureComparison,
     Members,
     Overview,
@@ -122,6 +123,19 @@ def members(page: Members) -> Reply:
     reply.table(headers, rows)
     if last < page.total:
         reply.text("Say *more* for the next page.")
+    return say.source(reply, run)
+
+
+def exported(result: Exported) -> Reply:
+    """What a CSV export holds: how many users, which ones, which columns."""
+    run, query = result.run, result.query
+    who = say.population(query) if query is not None else "users"
+    attributes = [a.replace("_", " ") for a in run.params.get("attributes", [])]
+    columns = ["user id", "segment", "engagement score", f"the run's {len(run.features)} features"]
+    reply = Reply().text(
+        f"Exported all {fmt.count(result.rows)} {who} as CSV "
+        f"({list_names(columns + attributes)}), most engaged first."
+    )
     return say.source(reply, run)
 
 
