@@ -13,6 +13,9 @@ Polite: when the action server is down, restarting, too slow (`SI_ACTION_TIMEOUT
 default 30) or fails, Rasa logs the error and the user gets no answer at all.
 `polite_action_failures` makes the failed action answer with a short message saying so.
 
+Told: the terminal (`rasa shell`'s cmdline channel) gets the same notices as REST, web chat
+and Slack when a turn could not be saved or a conversation could not be loaded.
+
 Safe: with `--enable-api`, the API token comes from SI_API_TOKEN in the environment.
 """
 
@@ -78,11 +81,26 @@ def polite_action_failures() -> None:
     RemoteAction.run = run
 
 
+def terminal_notices() -> None:
+    """`rasa shell`'s channel ends each answer with the conversation's notice, if any."""
+    from rasa.core.channels.console import CmdlineInput
+
+    from bot.notices import deliver_notices
+
+    blueprint = CmdlineInput.blueprint
+
+    def with_notices(self, on_new_message):
+        return blueprint(self, deliver_notices(on_new_message))
+
+    CmdlineInput.blueprint = with_notices
+
+
 if __name__ == "__main__":
     from rasa.__main__ import main
 
     fast_action_result_validation()
     polite_action_failures()
+    terminal_notices()
     token = os.environ.get("SI_API_TOKEN", "").strip()
     if token and "--enable-api" in sys.argv:  # from the environment: not in the process list
         sys.argv += ["--auth-token", token]

@@ -95,3 +95,45 @@ def test_ctrl_c_leaves_no_process_behind(model, tmp_path):
         assert_nothing_left(tag)
     finally:
         stop_all(chat, tag)
+
+
+def test_the_terminal_is_told_when_a_turn_is_not_saved(model, tmp_path, mariadb_database):
+    """The terminal gets the same notice as REST, web chat and Slack when the conversation
+    database stops answering (MariaDB reached through a proxy of the test's own, then cut)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.tracker_store import HELD
+    from tests.servers import own_database, seed
+    from tests.tcp_proxy import TcpProxy
+
+    tag = f"chat-{uuid.uuid4().hex}"
+    with own_database(mariadb_database, "terminal") as direct:
+        seed(direct)
+        url = make_url(direct)
+        proxy = TcpProxy((url.host, url.port or 3306))
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        env = {
+            **os.environ,
+            "DATABASE_URL": through,
+            "SI_RUNTIME_DIR": str(tmp_path / "var"),
+            "SI_TEST_TAG": tag,
+            "TERM": "xterm",
+            "COLUMNS": "200",
+        }
+        chat = Terminal([sys.executable, "-m", "bot", "chat"], env, PROJECT_DIR)
+        try:
+            chat.expect(r"Bot loaded\. Type a message", STARTUP)
+            chat.send("how many users are highly engaged?\r")
+            chat.expect(r"Highly Engaged\x1b\[0m has", 60)
+            assert HELD[:40] not in chat.output
+            proxy.cut()
+            chat.send("hello\r")
+            chat.expect(r"this exchange isn't saved yet", 60)
+            proxy.restore()
+            chat.send("/stop\r")
+            chat.wait(60)
+            assert_nothing_left(tag)
+        finally:
+            proxy.close()
+            stop_all(chat, tag)
+            db.dispose_engines()

@@ -7,6 +7,8 @@ an answer that should not exist has every chance to show up before we assert it 
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from pathlib import Path
 from typing import Optional
@@ -317,3 +319,25 @@ def test_allow_lists_limit_what_is_served(assistant, restricted):
     assert assistant.slack.calls_to("chat.update", channel=other_channel) == []
     for channel in (other_channel, dm):
         assert reached_assistant(assistant, channel) == 0
+
+
+def test_an_export_is_uploaded_into_the_thread_as_csv(assistant):
+    db = current_sizes(assistant)
+    signer = assistant.signer()
+    channel, ts = unique("C"), new_ts()
+    signer.post(signer.mention("export the highly engaged users as csv", channel, unique("U"), ts))
+
+    (text,) = wait_posts(assistant, channel)
+    assert text["thread_ts"] == ts
+    expected = {
+        row[0]
+        for row in assistant.sql(
+            "SELECT user_id FROM user_segments WHERE run_id = :run AND segment = 'Highly Engaged'",
+            run=db["run_id"],
+        )
+    }
+    assert text["text"].startswith(f"Exported all {len(expected):,} *Highly Engaged* users as CSV")
+    (upload,) = assistant.slack.wait_for(lambda: assistant.slack.files(channel, ts))
+    assert upload.filename == f"highly-engaged-users-run-{db['run_id']}.csv"
+    rows = list(csv.DictReader(io.StringIO(upload.data.decode())))
+    assert {r["user_id"] for r in rows} == expected and len(rows) == len(expected)

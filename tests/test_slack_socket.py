@@ -164,6 +164,30 @@ def test_charts_are_uploaded_into_the_thread(assistant, socket_bot):
     assert upload.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_csv_export_is_uploaded_into_the_thread(assistant, socket_bot):
+    bot = socket_bot
+    db = current_sizes(assistant)
+    channel, ts = bot.channel("C"), new_ts()
+    bot.event(mention_event("export the low engagement users as csv", channel, unique("U"), ts))
+
+    (text,) = wait_posts(assistant, channel)
+    assert text["thread_ts"] == ts
+    expected = {
+        row[0]
+        for row in assistant.sql(
+            "SELECT user_id FROM user_segments WHERE run_id = :run AND segment = 'Low Engagement'",
+            run=db["run_id"],
+        )
+    }
+    assert text["text"].startswith(f"Exported all {len(expected):,} *Low Engagement* users")
+    (upload,) = assistant.slack.wait_for(lambda: assistant.slack.files(channel, ts))
+    assert upload.filename == f"low-engagement-users-run-{db['run_id']}.csv"
+    lines = upload.data.decode().splitlines()
+    assert lines[0].startswith("user_id,segment,score")
+    ids = [line.split(",")[0] for line in lines[1:]]
+    assert set(ids) == expected and len(ids) == len(expected)
+
+
 def test_button_click_is_answered_in_the_thread(assistant, socket_bot):
     bot = socket_bot
     dm, user, ts = bot.channel("D"), unique("U"), new_ts()

@@ -259,3 +259,40 @@ def test_routes_summary_charts_and_webhook(assistant):
     assert reply["text"].startswith(f"*Highly Engaged* has *{size:,} users*")
     replies = assistant.rest("give me an overview of the segments")
     assert replies and not any("image" in r for r in replies)
+
+
+def test_an_export_is_a_download_link_that_matches_the_database(page, assistant):
+    db = current_sizes(assistant)
+    replies = ask(page, "send me the list of moderate engagement users as a csv file")
+    expected = {
+        row[0]
+        for row in assistant.sql(
+            "SELECT user_id FROM user_segments WHERE run_id = :run "
+            "AND segment = 'Moderate Engagement'",
+            run=db["run_id"],
+        )
+    }
+    assert (
+        replies[0]
+        .inner_text()
+        .startswith(f"Exported all {len(expected):,} Moderate Engagement users as CSV")
+    )
+    link = page.locator(".msg.bot a.download").last
+    title = f"moderate-engagement-users-run-{db['run_id']}.csv"
+    assert link.inner_text() == f"Download {title}"
+    assert link.get_attribute("download") == title
+    href = link.get_attribute("href")
+    assert href.startswith("exports/") and href.endswith(".csv")
+    with page.expect_download() as download_info:
+        link.click()
+    data = open(download_info.value.path(), encoding="utf-8").read()
+    ids = [line.split(",")[0] for line in data.splitlines()[1:]]
+    assert set(ids) == expected and len(ids) == len(expected)
+
+    token = href.split("/")[-1]
+    served = requests.get(assistant.webchat_url + href, timeout=30)
+    assert served.status_code == 200 and served.headers["Content-Type"].startswith("text/csv")
+    for name in (token[:-4] + "x.csv", "..%2F" + token, token.replace(".csv", ".png")):
+        assert (
+            requests.get(assistant.webchat_url + "exports/" + name, timeout=30).status_code == 404
+        )
