@@ -88,6 +88,10 @@ def test_numeric_codes_need_their_attribute_name():
     assert understood.query.filters[0].attribute == "country"
     assert understood.query.filters[0].values == ("10",)
     assert read("top 10 users", globo).query.filters == ()
+    # A user called "10" too: after "country" the number is the country, elsewhere the user.
+    understood = read("how many highly engaged users are in country 10?", globo, users=("10",))
+    assert understood.query.measure != "user" and understood.query.filters[0].values == ("10",)
+    assert read("which segment is 10 in?", globo, users=("10",)).query.user_id == "10"
 
 
 # --- dates -----------------------------------------------------------------------------------

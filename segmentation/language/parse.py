@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from segmentation.attributes import ATTRIBUTES
 from segmentation.language import lexicon
 from segmentation.language.dates import DateRange, find_dates
 from segmentation.language.shapes import shape_words
@@ -32,6 +33,9 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
 LIST_LEADS = {"top", "bottom", "first", "last", "show", "list", "give", "get", "next", "best",
               "worst", "see", "display"}  # fmt: skip
 USER_NOUN_STEMS = {stem(n) for n in lexicon.USER_NOUNS}
+ATTRIBUTE_NOUNS = frozenset(
+    noun for a in ATTRIBUTES.values() for noun in a.nouns if " " not in noun
+)
 ID_LEADS = {"user", "customer", "member", "account", "id", "uid", "userid", "user_id", "client",
             "subscriber", "#"}  # fmt: skip
 
@@ -232,6 +236,8 @@ def _user_ids(parts: Parts, taken: Set[int], find_users) -> None:
             continue
         led = i > 0 and tokens[i - 1].lower in ID_LEADS
         shaped = any(c.isdigit() for c in token.text) or UUID.match(token.text)
+        if i > 0 and tokens[i - 1].lower in ATTRIBUTE_NOUNS:
+            continue  # "country 10", "plan 2": a value of that attribute, not a user
         if led or shaped:
             if token.lower in ID_LEADS or (token.is_stop and not shaped):
                 continue
