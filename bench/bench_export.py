@@ -3,7 +3,7 @@
 Writes a synthetic complete run of `--users` users (ten features, country/device/plan) straight
 into a scratch MariaDB database, then runs `python -m segmentation export` in a fresh process
 per case (filtered slices of a segment, a segment, every user) and prints each case's rows, wall
-time, rows per second, CSV size and the process's peak RSS. Memory that stays flat from a
+time, rows per second, CSV size and the process's peak RSS. Memory that stays flat from a few
 thousand rows to a million is what streaming (a server-side cursor, fetched in chunks) buys.
 
     .venv/bin/python bench/bench_export.py                  # 1,000,000 users (~3 min)
