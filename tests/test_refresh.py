@@ -17,6 +17,9 @@ from sqlalchemy import func, select, text
 from segmentation.cli import main
 from segmentation.config import PROJECT_DIR
 from segmentation.locking import EXIT_BUSY, refresh_lock
+from segmentation.queries import SegmentQueries
+from segmentation.render.markup import plain
+from segmentation.render.runs import run_info
 from segmentation.schema import clickstream, segment_profiles, segmentation_runs
 from tests.factories import (
     click,
@@ -223,6 +226,8 @@ def test_window_counts_only_the_last_days_of_events(engine, db_url):
         assert features["searches"] == searches.get(user, 0), user
         assert features["article_views"] == views.get(user, 0), user
     assert stored["l000"]["clicks"] < 30
+    said = plain(run_info(SegmentQueries(engine=engine).current_run()))
+    assert "counting only the last 25 days of events" in said
     # refresh keeps the run's window; --window all goes back to every event
     assert cli(db_url, "refresh") == 0
     assert len(complete_runs(engine)) == 1
