@@ -36,12 +36,6 @@ def _queries(source: Union[SegmentQueries, Engine]) -> SegmentQueries:
     return source if isinstance(source, SegmentQueries) else SegmentQueries(engine=source)
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def export_csv(
     source: Union[SegmentQueries, Engine],
     query: Query,
@@ -78,13 +72,10 @@ def export_csv(
         written = 0
         result = conn.execution_options(stream_results=True).execute(statement)
         for rows in result.partitions(chunk_rows):
+            # csv writes None as "" and floats as their shortest exact repr
             writer.writerows(
-                [
-                    [row[0], row[1], _text(row[2])]
-                    + [_text(row[3].get(f)) for f in features]
-                    + [_text(v) for v in row[4:]]
-                    for row in rows
-                ]
+                [row[0], row[1], row[2], *[row[3].get(f) for f in features], *row[4:]]
+                for row in rows
             )
             written += len(rows)
     return written
