@@ -18,7 +18,6 @@ from sqlalchemy import desc, select
 from sqlalchemy.engine import Engine
 
 from segmentation import aggregate
-from segmentation.errors import NoDataError
 from segmentation.queries import SegmentQueries
 from segmentation.query import Query
 from segmentation.results import RunInfo
@@ -54,11 +53,7 @@ def export_csv(
         queries.check(run, query)
         if query.filters:
             query = queries.stored_values(run, query)
-        if run.params.get("pruned"):
-            raise NoDataError(
-                f"the per-user rows of {run.label} were removed by retention (--keep-runs); "
-                "only its sizes and profiles are kept"
-            )
+        aggregate.require_user_rows(run)
         header = export_columns(run)
         features = run.features
         attributes = header[3 + len(features) :]

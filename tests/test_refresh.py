@@ -16,8 +16,10 @@ from sqlalchemy import func, select, text
 
 from segmentation.cli import main
 from segmentation.config import PROJECT_DIR
+from segmentation.errors import NoDataError
 from segmentation.locking import EXIT_BUSY, refresh_lock
 from segmentation.queries import SegmentQueries
+from segmentation.query import Query
 from segmentation.render.markup import plain
 from segmentation.render.runs import run_info
 from segmentation.schema import clickstream, segment_profiles, segmentation_runs
@@ -177,6 +179,11 @@ def test_retention_deletes_old_user_rows_in_one_go_and_keeps_sizes(engine, db_ur
         ).all()
     assert dict(sizes) == {1: 30, 2: 30, 3: 30, 4: 30}
     assert cli(db_url, "prune", "--keep-runs", "1") == 2  # never the current or previous run
+    capsys.readouterr()
+    assert cli(db_url, "changes", "--from-run", "1") == 4  # not "every user is new"
+    assert "removed by retention" in capsys.readouterr().err
+    with pytest.raises(NoDataError, match="removed by retention"):
+        SegmentQueries(engine=engine).answer(Query("list", run=2))
     assert cli(db_url, "ask", "how have the segment sizes changed over the runs?") == 0
     assert "#1" in capsys.readouterr().out
 
