@@ -118,7 +118,16 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         except Busy as exc:
             log.warning("skipped this tick: %s", exc)
 
-    failed = run_schedule(tick, every, args.cron, args.max_runs)
+    extra = []
+    if args.digest_cron:
+        from segmentation.report_commands import send_digest
+        from segmentation.schedule import make_trigger
+
+        def digest() -> None:
+            send_digest(engine_from_args(args), args.digest_channel)
+
+        extra.append(("digest", digest, make_trigger(None, args.digest_cron)))
+    failed = run_schedule(tick, every, args.cron, args.max_runs, extra=extra)
     if args.max_runs is not None and failed:
         return 1
     return 0
@@ -153,6 +162,14 @@ def register(subparsers) -> None:
     when.add_argument("--every", metavar="DURATION", help="e.g. 1h, 30m, 1d (first run at once)")
     when.add_argument("--cron", metavar="EXPR", help='a crontab expression in UTC, "0 * * * *"')
     schedule.add_argument("--max-runs", type=int, help="stop after this many refreshes")
+    schedule.add_argument(
+        "--digest-cron",
+        metavar="EXPR",
+        help='also send the digest on this crontab (UTC), e.g. "0 9 * * 1" (Mondays 09:00)',
+    )
+    schedule.add_argument(
+        "--digest-channel", metavar="CHANNEL", help="Slack channel (default $SI_DIGEST_CHANNEL)"
+    )
     schedule.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     add_run_options(schedule, window_help)
     add_alert_options(schedule)

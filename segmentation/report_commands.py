@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 from segmentation.cli import engine_from_args
 from segmentation.errors import ConfigError, NoDataError
@@ -47,14 +48,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_digest(args: argparse.Namespace) -> int:
+def send_digest(engine, channel: Optional[str] = None) -> None:
+    """Post the digest to `channel` (or $SI_DIGEST_CHANNEL) with SLACK_BOT_TOKEN, else print
+    it. Raises SlackPostError when Slack does not take it."""
     from segmentation.digest import build_digest
     from segmentation.render.markup import plain
     from segmentation.slack_post import SlackTarget, post_reply
 
-    queries = SegmentQueries(engine=engine_from_args(args))
-    reply, chart = build_digest(queries)
-    channel = args.channel or os.environ.get("SI_DIGEST_CHANNEL") or None
+    reply, chart = build_digest(SegmentQueries(engine=engine))
+    channel = channel or os.environ.get("SI_DIGEST_CHANNEL") or None
     target = SlackTarget.from_env(channel)
     if target is None:
         if channel:
@@ -62,9 +64,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
         print(plain(reply, ansi=sys.stdout.isatty()))
         if chart is not None:
             print(f"Chart ({chart.title}): {chart.path}")
-        return 0
+        return
     post_reply(target, reply, chart)
     print(f"Digest posted to {target.channel}")
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    send_digest(engine_from_args(args), args.channel)
     return 0
 
 
