@@ -241,3 +241,20 @@ def test_window_counts_only_the_last_days_of_events(engine, db_url):
     assert cli(db_url, "refresh", "--window", "all") == 0
     runs = complete_runs(engine)
     assert len(runs) == 2 and "window_days" not in runs[1].params
+
+
+def test_a_run_without_a_watermark_is_refreshed(engine, db_url, capsys):
+    """Runs built before watermarks were kept: the first refresh rebuilds, the next doesn't."""
+    load_population(engine, tiered_population(10))
+    assert cli(db_url, "build", *FAST) == 0
+    with engine.begin() as conn:
+        params = dict(conn.execute(select(segmentation_runs.c.params)).scalar_one())
+        for key in ("watermark", "settings"):
+            params.pop(key)
+        conn.execute(segmentation_runs.update().values(params=params))
+    capsys.readouterr()
+    assert cli(db_url, "refresh") == 0
+    assert "run #1 recorded no watermark" in capsys.readouterr().out
+    assert cli(db_url, "refresh") == 0
+    runs = complete_runs(engine)
+    assert len(runs) == 2 and runs[1].params["settings"]["n_init"] == 3
