@@ -51,6 +51,7 @@ bench: venv
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_chat.py
 	$(PY) bench/bench_soak.py
+	$(PY) bench/bench_export.py
 
 clean:
 	rm -rf var models results test-artifacts .pytest_cache .ruff_cache

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from segmentation.errors import NoDataError
 from segmentation.query import Filter
 from segmentation.results import RunInfo
 from segmentation.schema import segment_cells, user_segments
@@ -37,6 +38,16 @@ class CellRow:
     total: float = 0.0
     minimum: Optional[float] = None
     maximum: Optional[float] = None
+
+
+def require_user_rows(run: RunInfo) -> None:
+    """Refuse to count the users' rows of a run whose rows retention removed (they would
+    read as zero users)."""
+    if run.params.get("pruned"):
+        raise NoDataError(
+            f"the per-user rows of {run.label} were removed by retention (--keep-runs): only "
+            "its sizes, shares, averages and cells are kept"
+        )
 
 
 def json_path(feature: str) -> str:
@@ -148,6 +159,7 @@ def _from_cells(conn, run, feature, filters, keys, segments) -> List[CellRow]:
 
 
 def _from_users(conn, run, feature, filters, keys, segments) -> List[CellRow]:
+    require_user_rows(run)
     u = user_segments.c
     columns = []
     for key in keys:
@@ -243,6 +255,7 @@ def median(
 ) -> Tuple[int, Optional[float]]:
     """(users, exact median of `feature`) over the matching users (the mean of the two
     middle values when their number is even, as pandas computes it)."""
+    require_user_rows(run)
     where = _user_filter(run, filters, segments, conditions)
     n = conn.execute(select(func.count()).select_from(user_segments).where(*where)).scalar_one()
     if not n:
@@ -266,6 +279,7 @@ def members(
     offset: int = 0,
 ) -> Tuple[int, list]:
     """(users matching, one page of them ordered by `feature` or by engagement score)."""
+    require_user_rows(run)
     u = user_segments.c
     where = _user_filter(run, filters, segments)
     total = conn.execute(select(func.count()).select_from(user_segments).where(*where)).scalar_one()

@@ -18,7 +18,6 @@ from sqlalchemy import desc, select
 from sqlalchemy.engine import Engine
 
 from segmentation import aggregate
-from segmentation.errors import NoDataError
 from segmentation.queries import SegmentQueries
 from segmentation.query import Query
 from segmentation.results import RunInfo
@@ -34,12 +33,6 @@ def export_columns(run: RunInfo) -> List[str]:
 
 def _queries(source: Union[SegmentQueries, Engine]) -> SegmentQueries:
     return source if isinstance(source, SegmentQueries) else SegmentQueries(engine=source)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def export_csv(
@@ -60,11 +53,7 @@ def export_csv(
         queries.check(run, query)
         if query.filters:
             query = queries.stored_values(run, query)
-        if run.params.get("pruned"):
-            raise NoDataError(
-                f"the per-user rows of {run.label} were removed by retention (--keep-runs); "
-                "only its sizes and profiles are kept"
-            )
+        aggregate.require_user_rows(run)
         header = export_columns(run)
         features = run.features
         attributes = header[3 + len(features) :]
@@ -78,13 +67,10 @@ def export_csv(
         written = 0
         result = conn.execution_options(stream_results=True).execute(statement)
         for rows in result.partitions(chunk_rows):
+            # csv writes None as "" and floats as their shortest exact repr
             writer.writerows(
-                [
-                    [row[0], row[1], _text(row[2])]
-                    + [_text(row[3].get(f)) for f in features]
-                    + [_text(v) for v in row[4:]]
-                    for row in rows
-                ]
+                [row[0], row[1], row[2], *[row[3].get(f) for f in features], *row[4:]]
+                for row in rows
             )
             written += len(rows)
     return written

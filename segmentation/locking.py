@@ -25,6 +25,7 @@ from segmentation.errors import SegmentationError
 EXIT_BUSY = 5
 LOCK_NAME = "segment_insights_refresh"
 POLL_SECONDS = 0.2
+MAX_WAIT_STATEMENT = 30.0  # seconds one GET_LOCK may block
 
 
 class Busy(SegmentationError):
@@ -48,9 +49,14 @@ def _mysql_lock(engine: Engine, wait: float) -> Iterator[None]:
     try:
         name = conn.exec_driver_sql("SELECT DATABASE()").scalar() or ""
         key = f"{LOCK_NAME}:{name}"[:64]
-        got = conn.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (key, float(wait))).scalar()
-        if got != 1:
-            raise _busy(engine, wait)
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:  # in short waits, so no single statement outlasts the read timeout
+            chunk = max(0.0, min(MAX_WAIT_STATEMENT, deadline - time.monotonic()))
+            got = conn.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (key, chunk)).scalar()
+            if got == 1:
+                break
+            if time.monotonic() >= deadline:
+                raise _busy(engine, wait)
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from sqlalchemy import desc, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from segmentation import db
+from segmentation.aggregate import require_user_rows
 from segmentation.errors import NoDataError
 from segmentation.results import Migration, RunInfo
 from segmentation.schema import ensure_schema, segmentation_runs, user_segments
@@ -126,6 +127,8 @@ class RunQueries:
                     f"{target.label} is the only run so far: there is nothing to compare it with "
                     "yet"
                 )
+            for run in (source, target):
+                require_user_rows(run)
             before, after = user_segments.alias("before"), user_segments.alias("after")
             pairs = conn.execute(
                 select(before.c.segment, after.c.segment, func.count())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Tuple
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,18 +33,35 @@ def make_trigger(every: Optional[timedelta], cron: Optional[str]):
         raise ConfigError(f"cannot read the cron expression {cron!r}: {exc}") from exc
 
 
+def _logged(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    """`job`, with any failure logged instead of raised (the next run tries again)."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - a scheduler must outlive any one failure
+            log.exception("%s failed; trying again at its next time", name)
+
+    return run
+
+
 def run_schedule(
     tick: Callable[[], object],
     every: Optional[timedelta] = None,
     cron: Optional[str] = None,
     max_runs: Optional[int] = None,
     run_now: bool = True,
+    extra: Sequence[Tuple[str, Callable[[], object], object]] = (),
 ) -> int:
     """Call `tick` on the schedule until interrupted (or `max_runs` ticks have run); with an
-    interval, the first tick runs at once when `run_now`. Returns how many ticks failed."""
+    interval, the first tick runs at once when `run_now`. `extra`: more (name, job, trigger)
+    on the same scheduler (the digest). Returns how many ticks failed."""
     trigger = make_trigger(every, cron)
     scheduler = BlockingScheduler(timezone=timezone.utc)
     state = {"runs": 0, "failed": 0}
+    for name, job, when in extra:
+        scheduler.add_job(_logged(name, job), when, id=name, max_instances=1, coalesce=True)
+        log.info("scheduled %s: %s", name, when)
 
     def job() -> None:
         try:

@@ -212,6 +212,27 @@ segment_cells = Table(
 )
 
 
+# Alerts and digests sent for a run, so a post is never repeated: one row per run, kind and
+# channel ("" for the terminal/log); status "sending" while posting, then "sent" or "failed"
+# (a failed one is tried again by the next refresh).
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("segmentation_runs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("message_ts", String(32)),
+    Column("detail", JSON),
+    Column("error", Text),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("run_id", "kind", "channel", name="uq_alert_deliveries_run"),
+    **MYSQL_OPTIONS,
+)
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Databases created before the attribute snapshot get its (nullable) columns."""
     present = {column["name"] for column in inspect(engine).get_columns("user_segments")}

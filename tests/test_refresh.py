@@ -16,7 +16,12 @@ from sqlalchemy import func, select, text
 
 from segmentation.cli import main
 from segmentation.config import PROJECT_DIR
+from segmentation.errors import NoDataError
 from segmentation.locking import EXIT_BUSY, refresh_lock
+from segmentation.queries import SegmentQueries
+from segmentation.query import Query
+from segmentation.render.markup import plain
+from segmentation.render.runs import run_info
 from segmentation.schema import clickstream, segment_profiles, segmentation_runs
 from tests.factories import (
     click,
@@ -174,6 +179,11 @@ def test_retention_deletes_old_user_rows_in_one_go_and_keeps_sizes(engine, db_ur
         ).all()
     assert dict(sizes) == {1: 30, 2: 30, 3: 30, 4: 30}
     assert cli(db_url, "prune", "--keep-runs", "1") == 2  # never the current or previous run
+    capsys.readouterr()
+    assert cli(db_url, "changes", "--from-run", "1") == 4  # not "every user is new"
+    assert "removed by retention" in capsys.readouterr().err
+    with pytest.raises(NoDataError, match="removed by retention"):
+        SegmentQueries(engine=engine).answer(Query("list", run=2))
     assert cli(db_url, "ask", "how have the segment sizes changed over the runs?") == 0
     assert "#1" in capsys.readouterr().out
 
@@ -223,9 +233,28 @@ def test_window_counts_only_the_last_days_of_events(engine, db_url):
         assert features["searches"] == searches.get(user, 0), user
         assert features["article_views"] == views.get(user, 0), user
     assert stored["l000"]["clicks"] < 30
+    said = plain(run_info(SegmentQueries(engine=engine).current_run()))
+    assert "counting only the last 25 days of events" in said
     # refresh keeps the run's window; --window all goes back to every event
     assert cli(db_url, "refresh") == 0
     assert len(complete_runs(engine)) == 1
     assert cli(db_url, "refresh", "--window", "all") == 0
     runs = complete_runs(engine)
     assert len(runs) == 2 and "window_days" not in runs[1].params
+
+
+def test_a_run_without_a_watermark_is_refreshed(engine, db_url, capsys):
+    """Runs built before watermarks were kept: the first refresh rebuilds, the next doesn't."""
+    load_population(engine, tiered_population(10))
+    assert cli(db_url, "build", *FAST) == 0
+    with engine.begin() as conn:
+        params = dict(conn.execute(select(segmentation_runs.c.params)).scalar_one())
+        for key in ("watermark", "settings"):
+            params.pop(key)
+        conn.execute(segmentation_runs.update().values(params=params))
+    capsys.readouterr()
+    assert cli(db_url, "refresh") == 0
+    assert "run #1 recorded no watermark" in capsys.readouterr().out
+    assert cli(db_url, "refresh") == 0
+    runs = complete_runs(engine)
+    assert len(runs) == 2 and runs[1].params["settings"]["n_init"] == 3

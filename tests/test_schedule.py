@@ -70,3 +70,32 @@ def test_cron_and_interval_triggers():
         make_trigger(None, "every hour")
     with pytest.raises(ConfigError):
         make_trigger(None, None)
+
+
+def test_the_digest_runs_on_its_own_trigger_and_survives_failures(caplog):
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    digests = []
+
+    def digest():
+        digests.append(1)
+        if len(digests) == 1:
+            raise RuntimeError("slack is down")
+
+    with caplog.at_level(logging.INFO, logger="segmentation"):
+        failed = run_schedule(
+            lambda: None,
+            every=timedelta(seconds=0.6),
+            max_runs=3,
+            extra=[("digest", digest, IntervalTrigger(seconds=0.2))],
+        )
+    assert failed == 0 and len(digests) >= 3
+    assert any("digest failed" in r.getMessage() for r in caplog.records)
+
+
+def test_schedule_takes_a_digest_cron(engine, db_url, capsys):
+    load_population(engine, tiered_population(10))
+    argv = ["-q", "--database-url", db_url, "schedule", "--every", "1h", "--max-runs", "1"]
+    assert main(argv + ["--digest-cron", "0 9 * * 1", "--no-alerts"]) == 0
+    assert complete_run_ids(engine) == [1]
+    assert main(argv + ["--digest-cron", "every monday"]) == 2

@@ -95,6 +95,8 @@ def run_info(run: RunInfo) -> Reply:
     else:
         data = f"the feature table {run.source.split(':', 1)[-1]} ({detail.get('file', '?')})"
     as_of = f", data up to {run.data_as_of:%d %b %Y %H:%M} UTC" if run.data_as_of else ""
+    if run.params.get("window_days"):
+        as_of += f", counting only the last {run.params['window_days']:g} days of events"
     reply = Reply().text(
         f"The segments were last updated on *{run.created_at:%d %b %Y at %H:%M} UTC* "
         f"(run #{run.id})."
