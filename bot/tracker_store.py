@@ -188,7 +188,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         tracker = self._cache.get(sender_id)
         if tracker is not None:
             self._cache.move_to_end(sender_id)
-            return tracker
+            handed = tracker_window.trimmed(tracker)
+            if handed is not tracker:
+                self._remember(handed)
+            return handed
         try:
             if self.writer.pending_rows(sender_id):
                 executor, read = self.writer.executor, self._read_with_held_turns
@@ -250,10 +253,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         rows = [event_row(sender_id, event) for event in new_events]
         if rows and not await self._write(sender_id, rows):
             return
-        tracker = tracker_window.latest_session(tracker, new_events)
-        if tracker_window.needs_compaction(tracker):
-            tracker = tracker_window.compacted(tracker)
-        self._remember(tracker)
+        # Trimmed when next handed out, not now: the caller may save this same object again
+        # (more events of the same turn), and its events must then be counted from here.
+        if self._cache.get(sender_id) is not tracker or new_events:
+            self._remember(tracker)
 
     async def _write(self, sender_id: Text, rows: List[Dict[str, Any]]) -> bool:
         """Queue the rows and wait (bounded) for them; False when the turn is not kept."""

@@ -34,16 +34,14 @@ def starts_session(event: Event) -> bool:
     return isinstance(event, ActionExecuted) and event.action_name == ACTION_SESSION_START_NAME
 
 
-def latest_session(tracker: DialogueStateTracker, new_events: List[Event]) -> DialogueStateTracker:
-    """`tracker` from its latest action_session_start when one of `new_events` began a session
-    after the first event (otherwise `tracker` itself)."""
-    if not any(starts_session(e) for e in new_events):
-        return tracker
+def trimmed(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """What Rasa gets: `tracker` from its latest session start, compacted when too long
+    (`tracker` itself when it is neither)."""
     events = list(tracker.events)
-    start = max(i for i, e in enumerate(events) if starts_session(e))
-    if start == 0:
-        return tracker
-    return rebuilt(tracker, events[start:])
+    starts = [i for i, e in enumerate(events) if starts_session(e)]
+    if starts and starts[-1] > 0:
+        tracker = rebuilt(tracker, events[starts[-1] :])
+    return compacted(tracker) if needs_compaction(tracker) else tracker
 
 
 def rebuilt(tracker: DialogueStateTracker, events: List[Event]) -> DialogueStateTracker:

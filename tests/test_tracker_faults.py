@@ -189,13 +189,13 @@ def test_long_conversations_are_compacted_in_memory_and_complete_in_sql(db_url, 
     async def talk(turns):
         for index in range(turns):
             tracker = await turn(store, "long", first_turn if index % 2 else follow_up)
-            tracker.update(SlotSet("segment", f"segment {index}"))
+            tracker.update(SlotSet("query", f"turn {index}"))
             await store.save(tracker)
         return await store.retrieve("long")
 
     tracker = asyncio.run(talk(150))
     assert len(tracker.events) <= 400
-    assert tracker.get_slot("segment") == "segment 149" and tracker.get_slot("topic")
+    assert tracker.get_slot("query") == "turn 149"
     engine = create_engine(db_url, future=True)
     with engine.connect() as conn:
         users, slots = conn.execute(
@@ -208,7 +208,7 @@ def test_long_conversations_are_compacted_in_memory_and_complete_in_sql(db_url, 
     assert (users, slots) == (150, 150 + 75)  # every turn stored; the compacted prefix never
     fresh = CachedSQLTrackerStore(domain=DOMAIN, host=db_url, spool=False)
     reloaded = asyncio.run(fresh.retrieve("long"))
-    assert len(reloaded.events) <= 400 and reloaded.get_slot("segment") == "segment 149"
+    assert len(reloaded.events) <= 400 and reloaded.get_slot("query") == "turn 149"
     store.close()
     fresh.close()
 
