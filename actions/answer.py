@@ -30,7 +30,8 @@ from segmentation.render import render
 from segmentation.render.phrases import notes
 
 log = logging.getLogger(__name__)
-ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "8"))
+# Longer than the servers' database read limit (8 s), so a hung database is reported as such.
+ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "10"))
 # A CSV export writes every matching user, so it gets its own, longer limit.
 EXPORT_SECONDS = float(os.environ.get("SI_EXPORT_SECONDS", "60"))
 Messages = List[Dict[str, Any]]
@@ -51,13 +52,14 @@ class ActionAnswer(Action):
         turn = Turn.from_tracker(tracker)
         loop = asyncio.get_running_loop()
         limit, query = ANSWER_SECONDS, None
+        deadline = loop.time() + ANSWER_SECONDS
         try:
             planned = await asyncio.wait_for(
                 loop.run_in_executor(WORKERS, guarded, plan, turn), ANSWER_SECONDS
             )
             if isinstance(planned, Planned):
                 query = planned.query
-                limit = EXPORT_SECONDS if query.export else ANSWER_SECONDS
+                limit = EXPORT_SECONDS if query.export else max(0.5, deadline - loop.time())
                 planned = await asyncio.wait_for(
                     loop.run_in_executor(WORKERS, guarded, finish, planned), limit
                 )

@@ -111,6 +111,27 @@ def parse_message(
     return sender, text, metadata or None
 
 
+class AnswerCollector(CollectingOutputChannel):
+    """Each of our answers as one JSON message: its text whole (Rasa's collector splits it
+    at blank lines, which cuts tables), with its structured form (`custom`: the reply, a
+    chart or an export), buttons and image, so a client reads them together."""
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        custom = message.get("custom")
+        if isinstance(custom, dict) and {"reply", "chart", "export"} & set(custom):
+            await self._persist_message(
+                self._message(
+                    recipient_id,
+                    text=message.get("text"),
+                    image=message.get("image"),
+                    buttons=message.get("buttons"),
+                    custom=custom,
+                )
+            )
+            return
+        await super().send_response(recipient_id, message)
+
+
 async def answer(
     on_new_message: Callable[[UserMessage], Awaitable[Any]],
     sender: str,
@@ -119,7 +140,7 @@ async def answer(
     metadata: Optional[Dict[str, Any]] = None,
 ) -> HTTPResponse:
     """Run the turn and return the replies (and any notice) as a JSON list."""
-    collector = CollectingOutputChannel()
+    collector = AnswerCollector()
     try:
         await deliver_notices(on_new_message)(
             UserMessage(text, collector, sender, input_channel=channel, metadata=metadata)

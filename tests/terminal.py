@@ -22,7 +22,8 @@ class Terminal:
         if self.pid == 0:  # child
             os.chdir(cwd)
             os.execvpe(argv[0], list(argv), env)
-        self.output = ""
+        self.output = ""  # what the terminal shows: escape sequences removed
+        self.raw = ""  # what the program wrote, escape sequences included
 
     def read(self, timeout: float = 0.2) -> str:
         chunks: List[str] = []
@@ -37,6 +38,7 @@ class Terminal:
             if not data:
                 break
             chunks.append(data.decode("utf-8", errors="replace"))
+        self.raw += "".join(chunks)
         text = ANSI.sub("", "".join(chunks))
         self.output += text
         return text

@@ -135,7 +135,12 @@ def test_a_hung_database_does_not_freeze_other_conversations(proxied):
         assert small_talk_seconds < DID_NOT_HANG and small_talk.endswith(HELD)
         asking.join(60)
         assert not asking.is_alive(), "the data question hung"
-        assert "can't reach the segment database" in data_answer["text"]
+        # Either honest reply: the read timed out (can't reach) or the answer's own limit
+        # came first (taking too long); never a number, never silence.
+        assert (
+            "can't reach the segment database" in data_answer["text"]
+            or "taking too long to answer" in data_answer["text"]
+        ), data_answer["text"]
     finally:
         proxied.proxy.resume()
     proxied.wait_written()

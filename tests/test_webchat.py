@@ -112,7 +112,8 @@ def test_header_shows_the_current_run_and_segment_sizes(page, assistant):
 def test_answer_matches_the_database(page, assistant):
     db = current_sizes(assistant)
     (reply,) = ask(page, "how many users are highly engaged?")
-    assert reply.inner_text() == size_answer(db, "Highly Engaged")
+    # The answer and its source line are paragraphs of their own.
+    assert reply.inner_text().replace("\n\n", "\n") == size_answer(db, "Highly Engaged")
     size = db["segments"]["Highly Engaged"][0]
     assert reply.locator("strong").all_inner_texts() == ["Highly Engaged", f"{size:,} users"]
     assert reply.locator("p.source").inner_text().startswith(f"From run #{db['run_id']} of")
@@ -136,10 +137,12 @@ def test_buttons_send_their_payload_and_show_their_title(page, assistant):
     )
     assert page.locator(".msg.user").last.inner_text() == "Moderate Engagement"
     size, share = db["segments"]["Moderate Engagement"]
-    assert (
-        answers(page)
-        .last.inner_text()
-        .startswith(f"Moderate Engagement: {size:,} users ({share * 100:.1f}%).")
+    profile = answers(page).nth(before)  # then its chart, in a message of its own
+    assert profile.inner_text().startswith(
+        f"Moderate Engagement: {size:,} users ({share * 100:.1f}%)."
+    )
+    assert answers(page).last.locator("figcaption").inner_text() == (
+        "Moderate Engagement against the average user"
     )
     assert all(buttons.nth(i).is_disabled() for i in range(3))
     assert buttons.filter(has_text="Moderate Engagement").get_attribute("aria-pressed") == "true"

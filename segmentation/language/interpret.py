@@ -419,6 +419,12 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
                 kept = ", ".join(f'"{p.said}"' for p in previous.filters)
                 result.notes.append(f'"{f.said}" added to {kept} from before')
     changes["filters"] = tuple(filters)
+    grouped = changes.get("group_by", previous.group_by)
+    picked = {f.attribute for f in new.filters}
+    if picked & set(grouped) and not new.group_by:  # "by device" then "on iOS?": that group
+        changes["group_by"] = tuple(g for g in grouped if g not in picked)
+        if not changes["group_by"]:
+            changes["rank"] = None
     export = new.export and changes.get("measure", previous.measure) == "list"
     if changes.get("measure") == "list":  # a list of users has no groups
         changes.update(group_by=(), rank=None)
