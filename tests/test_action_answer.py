@@ -7,6 +7,7 @@ country BR for odd i, US for even i.
 """
 
 import json
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -300,3 +301,81 @@ def test_an_export_of_an_unknown_value_is_refused_and_writes_nothing(seeded, tmp
     body = only_text(ask("export the premium users on the platinum plan as csv", "list_members")[0])
     assert "platinum" in body and "Exported" not in body
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+# --- segments over time ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_runs(seeded, engine):
+    """A second run after users l000-l009 became very active."""
+    from segmentation.build import build_segments
+    from segmentation.clustering import ClusterSettings
+    from segmentation.schema import clickstream
+    from tests.factories import click, insert_frame
+
+    clicks = [
+        click(f"l{i:03d}", 0.5 + j % 5, url=f"/x{j % 7}") for i in range(10) for j in range(60)
+    ]
+    insert_frame(engine, clickstream, clicks)
+    build_segments(engine, ClusterSettings(n_init=3, stability_runs=1))
+
+
+def test_trend_sizes_and_shares_per_run_with_their_dates(two_runs, engine):
+    body = only_text(ask("is the highly engaged segment growing?", "ask_trend")[0])
+    rows = sql(
+        engine,
+        "SELECT r.id, r.created_at, s.segment, COUNT(*) FROM segmentation_runs r "
+        "JOIN user_segments s ON s.run_id = r.id GROUP BY r.id, r.created_at, s.segment",
+    )
+    totals = {}
+    for run, _, _, n in rows:
+        totals[run] = totals.get(run, 0) + n
+    assert len(totals) == 2
+    for run, created, segment, n in rows:
+        if isinstance(created, str):  # SQLite
+            created = datetime.fromisoformat(created)
+        assert f"#{run} {created:%d %b %Y}" in body
+        assert f"{n} ({fmt.percent(n / totals[run])})" in body, (segment, run)
+    sizes = {(run, segment): n for run, _, segment, n in rows}
+    first, last = sorted(totals)
+    change = sizes[(last, "Highly Engaged")] - sizes[(first, "Highly Engaged")]
+    sign = "+" if change >= 0 else "−"
+    assert f"From run #{first} to run #{last}: " in body
+    assert f"Highly Engaged {sign}{abs(change)}" in body
+
+
+def test_what_changed_names_the_flows_and_why_a_user_moved(two_runs, engine):
+    body = only_text(ask("what changed since the last run?", "ask_changes")[0])
+    (first, last) = [r[0] for r in sql(engine, "SELECT id FROM segmentation_runs ORDER BY id")]
+    pairs = sql(
+        engine,
+        "SELECT a.segment, b.segment, COUNT(*) FROM user_segments a JOIN user_segments b "
+        "ON a.user_id = b.user_id AND a.run_id = :a AND b.run_id = :b GROUP BY a.segment, b.segment",
+        a=first,
+        b=last,
+    )
+    moved = sum(n for a, b, n in pairs if a != b)
+    assert moved >= 10 and f"*{moved}* users changed segment" in body
+    for name in ("Low Engagement", "Moderate Engagement", "Highly Engaged"):
+        came = sum(n for a, b, n in pairs if b == name and a != name)
+        left = sum(n for a, b, n in pairs if a == name and b != name)
+        assert f"{name}: +{came} in, −{left} out" in body
+
+    (now,) = sql(
+        engine, "SELECT segment FROM user_segments WHERE run_id = :r AND user_id = 'l000'", r=last
+    )
+    body = only_text(ask("why did user l000 move?", "lookup_user")[0])
+    assert f"They *moved* from Low Engagement (run #{first}) to {now[0]}." in body
+    assert "What changed most, now against then:" in body and "clicks" in body
+
+
+def test_runs_with_other_segments_are_not_directly_comparable(seeded, engine):
+    from segmentation.build import build_segments
+    from segmentation.clustering import ClusterSettings
+
+    build_segments(
+        engine, ClusterSettings(k=4, names=["A", "B", "C", "D"], n_init=3, stability_runs=1)
+    )
+    body = only_text(ask("what changed since the last run?", "ask_changes")[0])
+    assert "not directly comparable" in body and "changed segment" not in body
