@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # Longer than the servers' database read limit (8 s), so a hung database is reported as such.
 ANSWER_SECONDS = float(os.environ.get("SI_ANSWER_SECONDS", "10"))
 # A CSV export writes every matching user, so it gets its own, longer limit.
-EXPORT_SECONDS = float(os.environ.get("SI_EXPORT_SECONDS", "60"))
+EXPORT_SECONDS = float(os.environ.get("SI_EXPORT_SECONDS", "25"))  # < SI_ACTION_TIMEOUT
 Messages = List[Dict[str, Any]]
 Answer = Tuple[Messages, List[EventType]]
 
