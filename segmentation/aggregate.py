@@ -282,7 +282,12 @@ def members(
     require_user_rows(run)
     u = user_segments.c
     where = _user_filter(run, filters, segments)
-    total = conn.execute(select(func.count()).select_from(user_segments).where(*where)).scalar_one()
+    if cells_apply(run, filters, ()):  # the run's cells count them without a scan
+        total = sum(r.n for r in cell_stats(conn, run, None, filters, (), segments))
+    else:
+        total = conn.execute(
+            select(func.count()).select_from(user_segments).where(*where)
+        ).scalar_one()
     key = feature_value(conn, feature) if feature else u.score
     ordering = (desc(key), desc(u.user_id)) if order == "most" else (key, u.user_id)
     rows = conn.execute(

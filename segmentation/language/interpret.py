@@ -358,6 +358,8 @@ def _shape_fits(shape, parts, features, segments, filters, intent) -> bool:
         return len(segments) >= 2 or intent == "compare_segments" or not features
     if shape == "data_info":
         return not (segments or filters)
+    if shape == "profile" and not segments and intent == "ask_overview":
+        return False  # "tell me about the segments": all of them, an overview
     return True
 
 
