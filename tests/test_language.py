@@ -177,6 +177,19 @@ def test_follow_ups_replace_the_same_kind_and_add_another_and_say_which():
     assert (fourth.query.measure, fourth.query.features) == ("median", ("clicks",))
 
 
+def test_a_value_of_the_grouped_attribute_picks_that_group():
+    first = read("break down highly engaged users by device", intent="breakdown_segment").query
+    assert first.group_by == ("device",)
+    second = read("how many of them are on iOS?", intent="inform", previous=first).query
+    assert second.group_by != ("device",) and [f.values for f in second.filters] == [("iOS",)]
+
+
+def test_about_the_segments_is_the_overview_and_about_one_is_its_profile():
+    assert read("tell me about the segments", intent="ask_overview").query.measure == "overview"
+    about = read("tell me about the moderate segment", intent="ask_segment_profile").query
+    assert about.measure == "profile" and about.segments == ("Moderate Engagement",)
+
+
 def test_user_ids_in_the_datas_own_format():
     query = read("what's u0000042's segment", users={"u0000042"}).query
     assert (query.measure, query.user_id) == ("user", "u0000042")
