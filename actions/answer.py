@@ -112,7 +112,8 @@ def plan(turn: Turn) -> Union[Planned, Answer]:
     if understanding.ask:
         return replies.ask(understanding, turn), _remember(understanding.query)
     if not understanding.answerable:
-        if turn.intent == "nlu_fallback" and not understanding.problems:
+        unclear = turn.intent == "nlu_fallback" or understanding.read_nothing
+        if unclear and not understanding.problems:
             return replies.clarify(understanding, turn, vocabulary), []
         return replies.cannot_apply(understanding, vocabulary, turn), []
     return Planned(turn, understanding)

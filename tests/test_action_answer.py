@@ -379,3 +379,11 @@ def test_runs_with_other_segments_are_not_directly_comparable(seeded, engine):
     )
     body = only_text(ask("what changed since the last run?", "ask_changes")[0])
     assert "not directly comparable" in body and "changed segment" not in body
+
+
+def test_words_nothing_can_read_get_a_clarification_whatever_the_intent(seeded):
+    (message,) = ask("blorp zzz quux", "ask_segment_size")[0]
+    assert message["text"].startswith("I'm not sure what you mean.")
+    assert '"blorp", "zzz", "quux"' in message["text"]
+    body = only_text(ask("how many blorp users?", "ask_segment_size")[0])
+    assert body.startswith("I can't answer that exactly") and '"blorp"' in body

@@ -51,6 +51,7 @@ class Understanding:
     unknown: List[str] = field(default_factory=list)  # words nothing accounted for
     ask: Optional[Tuple[str, List[Query], List[str]]] = None  # (question, queries, titles)
     notes: List[str] = field(default_factory=list)  # how a follow-up was merged, fuzzy reads
+    read_nothing: bool = False  # no word of it is known: neither data, grammar nor shape
     follow_up: bool = False
 
     @property
@@ -68,6 +69,8 @@ def understand(
     """The Query a question asks (see the module docstring)."""
     parts = read(text, vocabulary, find_users)
     result = Understanding(None)
+    words = [t for t in parts.tokens if not t.is_stop]
+    result.read_nothing = bool(words) and len(parts.unknown) == len(words)
     run = vocabulary.run
     segments = _segments(parts, vocabulary, result)
     features = _features(parts, result)
