@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # matplotlib 3.5 + pyparsing 3 warn on import
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
-from segmentation.config import charts_dir  # noqa: E402
+from segmentation.config import charts_dir, file_in  # noqa: E402
 from segmentation.query import Query  # noqa: E402
 from segmentation.results import (  # noqa: E402
     FeatureComparison,
@@ -149,13 +149,7 @@ CHART_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 def saved_chart(name: str, folder: Optional[Path] = None) -> Optional[Path]:
     """The chart file called `name` in the charts folder, or None (never outside it, never a
     symlink out of it, only PNGs)."""
-    if not CHART_FILE_NAME.match(name):
-        return None
-    folder = (folder or charts_dir()).resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file():
-        return None
-    return path
+    return file_in(folder or charts_dir(), name, CHART_FILE_NAME)
 
 
 def _digest(result, query) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional, Pattern
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_NAME = "segment_insights.db"
@@ -64,3 +65,13 @@ def db_timeouts() -> dict:
         "write": values["SI_DB_WRITE_TIMEOUT"],
         "statement": values["SI_DB_STATEMENT_TIMEOUT"],
     }
+
+
+def file_in(folder: Path, name: str, pattern: Pattern[str]) -> Optional[Path]:
+    """The file called `name` directly in `folder` when `name` matches `pattern`, else None
+    (never a path outside the folder, never a symlink out of it)."""
+    if not pattern.match(name):
+        return None
+    folder = folder.resolve()
+    path = (folder / name).resolve()
+    return path if path.parent == folder and path.is_file() else None

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from segmentation.config import runtime_dir
+from segmentation.config import file_in, runtime_dir
 
 EXPORT_NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.csv$")
 
@@ -43,11 +43,8 @@ def new_export(folder: Optional[Path] = None) -> Path:
 def saved_export(name: str, folder: Optional[Path] = None) -> Optional[Path]:
     """The export called `name` if it exists and has not expired, else None (never a file
     outside the folder, never another kind of file)."""
-    if not EXPORT_NAME.match(name):
-        return None
-    folder = (folder or exports_dir()).resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file():
+    path = file_in(folder or exports_dir(), name, EXPORT_NAME)
+    if path is None:
         return None
     if time.time() - path.stat().st_mtime > ttl_seconds():
         path.unlink(missing_ok=True)
