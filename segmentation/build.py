@@ -21,11 +21,13 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from segmentation.bulk import bulk_insert
-from segmentation.clustering import Clustering, ClusterSettings, fit_segments
+from segmentation.clustering import ClusterSettings
 from segmentation.cube import attribute_frame, cell_frame
 from segmentation.db import begin, connect
-from segmentation.errors import ConfigError, SegmentationError
-from segmentation.features import FeatureFrame, aggregate_event_features, load_dataset_features
+from segmentation.engine import Clustering, cluster, make_engine
+from segmentation.engine import Engine as ComputeEngine
+from segmentation.errors import SegmentationError
+from segmentation.features import FeatureFrame
 from segmentation.progress import progress
 from segmentation.schema import (
     SNAPSHOT_COLUMNS,
@@ -52,26 +54,6 @@ class BuildResult:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
-def load_features(
-    engine: Engine,
-    source: str = "events",
-    features: Optional[Sequence[str]] = None,
-    lower_is_better: Optional[Sequence[str]] = None,
-    window: Optional[timedelta] = None,
-) -> FeatureFrame:
-    """Features for `source`: "events" (the event tables, optionally only the last `window`
-    of them) or "features:NAME" (a feature table)."""
-    if source == "events":
-        if lower_is_better is not None:
-            raise SegmentationError("--lower applies to feature tables; event features are fixed")
-        return aggregate_event_features(engine, features, window)
-    if window is not None:
-        raise ConfigError("--window applies to events; a feature table has no event times")
-    if source.startswith("features:"):
-        return load_dataset_features(engine, source.split(":", 1)[1], features, lower_is_better)
-    raise SegmentationError(f"unknown source '{source}': use 'events' or 'features:NAME'")
 
 
 def _start_run(engine: Engine, source: str, settings: ClusterSettings, extra: dict) -> int:
@@ -255,14 +237,17 @@ def build_segments(
     features: Optional[Sequence[str]] = None,
     lower_is_better: Optional[Sequence[str]] = None,
     window: Optional[timedelta] = None,
+    compute: Optional[ComputeEngine] = None,
 ) -> BuildResult:
-    """Run a full segmentation and make it current once every row is written. The run's
-    params record the settings, the data's watermark and the `window`, for `refresh`."""
+    """Run a full segmentation with the `compute` engine (scikit-learn unless given) and make
+    it current once every row is written. The run's params record the engine, the settings,
+    the data's watermark and the `window`, for `refresh`."""
     settings = settings or ClusterSettings()
+    compute = compute or make_engine()
     timings: Dict[str, float] = {}
     started = time.perf_counter()
     mark = data_watermark(engine, source)  # before reading: a load meanwhile means "new" later
-    feature_frame = load_features(engine, source, features, lower_is_better, window)
+    feature_frame = compute.aggregate(engine, source, features, lower_is_better, window)
     extra = {
         "features": [spec.name for spec in feature_frame.specs],
         "lower_is_better": [spec.name for spec in feature_frame.specs if spec.lower_is_better],
@@ -272,6 +257,7 @@ def build_segments(
         "source_detail": feature_frame.detail or {},
         "watermark": mark,
         "settings": asdict(settings),
+        "engine": compute.name,
     }
     if window is not None:
         extra["window_days"] = window.total_seconds() / 86400
@@ -280,7 +266,7 @@ def build_segments(
     run_id = _start_run(engine, feature_frame.source, settings, extra)
     try:
         step = time.perf_counter()
-        clustering = fit_segments(feature_frame.frame, feature_frame.specs, settings)
+        clustering = cluster(compute, feature_frame, settings)
         timings["cluster"] = time.perf_counter() - step
         step = time.perf_counter()
         _write_run(engine, run_id, feature_frame, clustering, attributes)

@@ -1,4 +1,4 @@
-"""Clustering users into engagement segments, and the quality of a clustering.
+"""The scikit-learn engine, the clustering settings, and the quality of a clustering.
 
 The model is `make_pipeline(OutlierHandler(), StandardScaler(), KMeans(...))`. Segment names
 come from an engagement score of each cluster centre (the mean of its standardised features,
@@ -8,11 +8,10 @@ is "Low Engagement", the highest "Highly Engaged".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -26,8 +25,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.errors import ConfigError, NoDataError
-from segmentation.features import FeatureSpec
+from segmentation.errors import ConfigError
+from segmentation.features import FeatureFrame, FeatureSpec, load_features
+from segmentation.model import SegmentModel, apply_outliers, outlier_state, rank_order
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
 WORKING_MEMORY_MB = 128  # scikit-learn's default (1 GB) would dominate peak memory
@@ -88,44 +88,23 @@ class ClusterSettings:
 
 
 class OutlierHandler(BaseEstimator, TransformerMixin):
-    """log1p for non-negative columns ("log"), Tukey-fence capping ("iqr"), or nothing."""
+    """log1p for non-negative columns ("log"), Tukey-fence capping ("iqr"), or nothing: the
+    scikit-learn face of segmentation.model's outlier step."""
 
     def __init__(self, method: str = "log") -> None:
         self.method = method
 
     def fit(self, X, y=None):  # noqa: N803 - scikit-learn naming
         X = np.asarray(X, dtype=float)
-        self.log_columns_ = (
-            (X.min(axis=0) >= 0) if self.method == "log" else np.zeros(X.shape[1], bool)
-        )
-        if self.method == "iqr":
-            q1, q3 = np.percentile(X, [25, 75], axis=0)
-            spread = q3 - q1
-            self.lower_, self.upper_ = q1 - 1.5 * spread, q3 + 1.5 * spread
+        quartiles = np.percentile(X, [25, 75], axis=0) if self.method == "iqr" else (None, None)
+        self.state_ = outlier_state(self.method, X.min(axis=0), *quartiles)
         return self
 
     def transform(self, X):  # noqa: N803
-        X = np.array(X, dtype=float, copy=True)
-        if self.method == "log":
-            X[:, self.log_columns_] = np.log1p(X[:, self.log_columns_])
-        elif self.method == "iqr":
-            X = np.clip(X, self.lower_, self.upper_)
-        return X
+        return apply_outliers(self.state_, X)
 
     def to_dict(self) -> dict:
-        state = {"method": self.method, "log_columns": self.log_columns_.tolist()}
-        if self.method == "iqr":
-            state.update(lower=self.lower_.tolist(), upper=self.upper_.tolist())
-        return state
-
-    @classmethod
-    def from_dict(cls, state: dict) -> "OutlierHandler":
-        handler = cls(state["method"])
-        handler.log_columns_ = np.array(state["log_columns"], dtype=bool)
-        if handler.method == "iqr":
-            handler.lower_ = np.array(state["lower"])
-            handler.upper_ = np.array(state["upper"])
-        return handler
+        return dict(self.state_)
 
 
 def make_estimator(settings: ClusterSettings, random_state: Optional[int] = None):
@@ -146,103 +125,49 @@ def make_model(settings: ClusterSettings) -> Pipeline:
     )
 
 
-@dataclass
-class SegmentModel:
-    """A fitted model in plain numbers, stored as JSON with the run (for the "why" answers)."""
-
-    features: List[str]
-    lower_is_better: List[bool]
-    outliers: dict
-    scaler_mean: List[float]
-    scaler_scale: List[float]
-    centres: List[List[float]]  # scaled space, ordered by rank (least engaged first)
-    names: List[str]  # by rank
-    dropped_constant: List[str] = field(default_factory=list)
-
-    @property
-    def weights(self) -> np.ndarray:
-        signs = np.where(np.array(self.lower_is_better), -1.0, 1.0)
-        return signs / len(self.features)
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        """Raw feature values (n x d, in `features` order) -> the clustering space."""
-        handled = OutlierHandler.from_dict(self.outliers).transform(values)
-        return (handled - np.array(self.scaler_mean)) / np.array(self.scaler_scale)
-
-    def distances(self, scaled: np.ndarray) -> np.ndarray:
-        """Euclidean distance of each row to each centre (n x k, rank order)."""
-        centres = np.array(self.centres)
-        return np.sqrt(((scaled[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
-
-    def scores(self, scaled: np.ndarray) -> np.ndarray:
-        return scaled @ self.weights
-
-    def to_json(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "SegmentModel":
-        return cls(**data)
-
-
-@dataclass
-class Clustering:
-    """The outcome of fitting: the model, each user's rank, score and distance, and quality."""
-
-    model: SegmentModel
-    ranks: np.ndarray
-    scores: np.ndarray
-    distances: np.ndarray
-    metrics: Dict[str, float]
-
-    @property
-    def segments(self) -> np.ndarray:
-        return np.array(self.model.names, dtype=object)[self.ranks]
-
-
 def _centres(estimator) -> np.ndarray:
     return (
         estimator.means_ if isinstance(estimator, GaussianMixture) else estimator.cluster_centers_
     )
 
 
-def fit_segments(
-    frame: pd.DataFrame, specs: Sequence[FeatureSpec], settings: ClusterSettings
-) -> Clustering:
-    """Fit the pipeline on per-user features and name the clusters by engagement."""
-    if len(frame) < settings.k:
-        raise NoDataError(f"only {len(frame)} user(s): need at least k={settings.k} to segment")
-    constant = [spec.name for spec in specs if frame[spec.name].nunique() <= 1]
-    used = [spec for spec in specs if spec.name not in constant]
-    if not used:
-        raise NoDataError("every feature has the same value for all users: nothing to segment on")
-    values = frame[[spec.name for spec in used]].to_numpy(dtype=float)
-    pipeline = make_model(settings)
-    cluster_ids = pipeline.fit_predict(values)
-    handler, scaler, estimator = (step for _, step in pipeline.steps)
-    scaled = scaler.transform(handler.transform(values))
-    lower = [spec.lower_is_better for spec in used]
-    signs = np.where(np.array(lower), -1.0, 1.0) / len(used)
-    raw_centres = _centres(estimator)
-    order = np.argsort(raw_centres @ signs, kind="stable")  # rank -> cluster id
-    rank_of_cluster = np.empty_like(order)
-    rank_of_cluster[order] = np.arange(len(order))
-    model = SegmentModel(
-        features=[spec.name for spec in used],
-        lower_is_better=lower,
-        outliers=handler.to_dict(),
-        scaler_mean=scaler.mean_.tolist(),
-        scaler_scale=scaler.scale_.tolist(),
-        centres=raw_centres[order].tolist(),
-        names=settings.segment_names(),
-        dropped_constant=constant,
-    )
-    ranks = rank_of_cluster[cluster_ids]
-    all_distances = model.distances(scaled)
-    own = all_distances[np.arange(len(ranks)), ranks]
-    metrics = quality_metrics(scaled, ranks, settings)
-    metrics["separation"] = feature_separation(scaled, ranks, model.features)
-    return Clustering(model, ranks, model.scores(scaled), own, metrics)
+class ScikitLearnEngine:
+    """The single-machine engine: features aggregated by the database, the scikit-learn
+    pipeline fitted in memory (see segmentation.engine for the interface)."""
+
+    name = "scikit-learn"
+
+    def __init__(self) -> None:
+        self._pipeline: Optional[Pipeline] = None
+
+    def aggregate(self, db, source="events", features=None, lower_is_better=None, window=None):
+        """Per-user features from the database (segmentation.features)."""
+        return load_features(db, source, features, lower_is_better, window)
+
+    def fit(
+        self, features: FeatureFrame, used: Sequence[FeatureSpec], settings: ClusterSettings
+    ) -> SegmentModel:
+        """Fit outliers -> scaler -> estimator on the `used` features."""
+        values = features.frame[[spec.name for spec in used]].to_numpy(dtype=float)
+        self._pipeline = make_model(settings).fit(values)
+        handler, scaler, estimator = (step for _, step in self._pipeline.steps)
+        return SegmentModel.from_fit(
+            [spec.name for spec in used],
+            [spec.lower_is_better for spec in used],
+            handler.to_dict(),
+            scaler.mean_,
+            scaler.scale_,
+            _centres(estimator),
+            settings.segment_names(),
+        )
+
+    def assign(self, features: FeatureFrame, model: SegmentModel) -> np.ndarray:
+        """Each user's segment rank, as the fitted estimator predicts it."""
+        values = features.frame[model.features].to_numpy(dtype=float)
+        order = rank_order(_centres(self._pipeline[-1]), model.lower_is_better)
+        rank_of_cluster = np.empty_like(order)
+        rank_of_cluster[order] = np.arange(len(order))
+        return rank_of_cluster[self._pipeline.predict(values)]
 
 
 def feature_separation(

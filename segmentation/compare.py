@@ -22,8 +22,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.build import load_features
 from segmentation.clustering import OutlierHandler
+from segmentation.features import load_features
 from segmentation.progress import progress
 
 # name -> (make estimator from (k, random_state, data), fit on a sample of at most `sample` users?)

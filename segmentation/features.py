@@ -326,3 +326,23 @@ def load_dataset_features(
             "loaded_at": str(dataset.loaded_at),
         },
     )
+
+
+def load_features(
+    engine: Engine,
+    source: str = "events",
+    features: Optional[Sequence[str]] = None,
+    lower_is_better: Optional[Sequence[str]] = None,
+    window: Optional[timedelta] = None,
+) -> FeatureFrame:
+    """Features for `source`: "events" (the event tables, optionally only the last `window`
+    of them) or "features:NAME" (a feature table)."""
+    if source == "events":
+        if lower_is_better is not None:
+            raise SegmentationError("--lower applies to feature tables; event features are fixed")
+        return aggregate_event_features(engine, features, window)
+    if window is not None:
+        raise ConfigError("--window applies to events; a feature table has no event times")
+    if source.startswith("features:"):
+        return load_dataset_features(engine, source.split(":", 1)[1], features, lower_is_better)
+    raise SegmentationError(f"unknown source '{source}': use 'events' or 'features:NAME'")

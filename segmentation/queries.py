@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from segmentation.answering import Answers, UnknownUser
-from segmentation.clustering import SegmentModel
+from segmentation.model import SegmentModel
 from segmentation.results import (
     FeatureComparison,
     Overview,
