@@ -275,6 +275,7 @@ def build_segments(
         _fail_run(engine, run_id, exc)
         raise
     timings["total"] = time.perf_counter() - started
+    timings.update({f"{compute.name} {k}": v for k, v in getattr(compute, "timings", {}).items()})
     sizes = {
         name: int((clustering.ranks == rank).sum())
         for rank, name in enumerate(clustering.model.names)

@@ -195,9 +195,10 @@ def quality_metrics(
     metrics: Dict[str, float] = {"n_users": float(n)}
     if len(np.unique(labels)) < 2:
         return metrics
-    if n > settings.silhouette_exact_max:
-        picked = rng.choice(n, settings.sample_size, replace=False)
-        metrics["silhouette_sample"] = float(settings.sample_size)
+    sample = min(settings.sample_size, settings.silhouette_exact_max)
+    if n > settings.silhouette_exact_max:  # a sample no larger than the exact limit
+        picked = rng.choice(n, sample, replace=False)
+        metrics["silhouette_sample"] = float(sample)
     else:
         picked = np.arange(n)
     with sklearn.config_context(working_memory=WORKING_MEMORY_MB):  # bounded pairwise chunks

@@ -87,19 +87,68 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     engine = engine_from_args(args)
     window = parse_duration(args.window) if args.window else None
-    with refresh_lock(engine, args.wait):
-        result = build_segments(
-            engine,
-            settings_from_args(args),
-            source=args.source,
-            features=_csv_list(args.features),
-            lower_is_better=_csv_list(args.lower),
-            window=window,
-        )
-        pruned = prune_runs(engine, args.keep_runs)
+    compute = compute_engine(args)
+    try:
+        with refresh_lock(engine, args.wait):
+            result = build_segments(
+                engine,
+                settings_from_args(args),
+                source=args.source,
+                features=_csv_list(args.features),
+                lower_is_better=_csv_list(args.lower),
+                window=window,
+                compute=compute,
+            )
+            pruned = prune_runs(engine, args.keep_runs)
+    finally:
+        getattr(compute, "stop", lambda: None)()
     print_build(result, engine)
     print_pruned(pruned)
     return 0
+
+
+def compute_engine(args: argparse.Namespace):
+    """The engine named by --engine, with its Spark options."""
+    from segmentation.engine import make_engine
+
+    if args.engine != "spark":
+        if args.events_file:
+            raise ConfigError("--events-file is read by the Spark engine: add --engine spark")
+        return make_engine(args.engine)
+    return make_engine(
+        "spark",
+        master=args.spark_master,
+        event_files=args.events_file,
+        partitions=args.spark_partitions,
+    )
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and the Spark engine's options."""
+    from segmentation.engine import ENGINES
+
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="scikit-learn",
+        help="where to compute (default %(default)s)",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="Spark master URL (default %(default)s)"
+    )
+    parser.add_argument(
+        "--spark-partitions",
+        type=int,
+        default=8,
+        help="JDBC read partitions per event table (default %(default)s)",
+    )
+    parser.add_argument(
+        "--events-file",
+        action="append",
+        metavar="TABLE=PATH",
+        help="with --engine spark: read an event table from Parquet or CSV instead of the "
+        "database (clickstream=, search_queries=, article_views=); repeatable",
+    )
 
 
 def print_pruned(pruned: List[int]) -> None:
@@ -292,6 +341,7 @@ def register(subparsers) -> None:
     build.add_argument("--features", help="comma-separated features to use (default: all)")
     build.add_argument("--lower", help="feature-table features where lower means more engaged")
     add_cluster_options(build)
+    add_engine_options(build)
     add_run_options(
         build, "count only the events of this span before the data's last event, e.g. 30d"
     )
