@@ -7,7 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help venv demo test lint format chat serve train bench browser clean
+.PHONY: help venv demo test lint format chat serve train bench browser spark clean
 
 help:
 	@echo "make demo    demo data -> segments -> trained assistant -> terminal chat (embedded SQLite)"
@@ -43,7 +43,10 @@ format: venv
 browser:
 	@scripts/ensure-browser
 
-test: venv browser lint
+spark:
+	@scripts/ensure-spark
+
+test: venv browser spark lint
 	$(PY) -m pytest
 
 bench: venv

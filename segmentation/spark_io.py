@@ -152,6 +152,9 @@ def read_table(spark, db: Engine, table: str, partitions: int):
         low, high = conn.execute(select(func.min(source.c.id), func.max(source.c.id))).one()
     reader = spark.read.format("jdbc").options(**jdbc_options(db)).option("dbtable", table)
     reader = reader.option("fetchsize", "10000")
+    if dialect_of(db) == "sqlite":  # its DATETIME text would be read as a date, REAL as float
+        typed = "timestamp STRING" + (", time_spent DOUBLE" if table != "search_queries" else "")
+        reader = reader.option("customSchema", typed)
     if low is not None and high > low and partitions > 1:
         reader = reader.options(
             partitionColumn="id",
@@ -159,4 +162,5 @@ def read_table(spark, db: Engine, table: str, partitions: int):
             upperBound=str(high + 1),
             numPartitions=str(partitions),
         )
-    return reader.load().select(*EVENT_COLUMNS[table])
+    frame = reader.load().select(*EVENT_COLUMNS[table])
+    return frame.withColumn("timestamp", frame["timestamp"].cast("timestamp"))
