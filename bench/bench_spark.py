@@ -27,8 +27,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.common import SERVER_URL, cache_dir, print_table  # noqa: E402
 from segmentation import db  # noqa: E402
-from segmentation.demo_data import generate_demo_data  # noqa: E402
-from segmentation.ingest import ingest_csv  # noqa: E402
+from segmentation.demo import load_demo  # noqa: E402
 from segmentation.schema import ensure_schema  # noqa: E402
 
 CHILD = """
@@ -57,10 +56,10 @@ def loaded_database(users: int) -> str:
     url = f"{SERVER_URL}/{name}"
     engine = db.get_engine(url)
     ensure_schema(engine)
-    files = generate_demo_data(cache_dir() / f"spark-{users}", users, seed=42)
-    for table, path in files.items():  # ingest skips a file it has already loaded
-        result = ingest_csv(engine, path, table)
-        print(f"{table}: {result.rows:,} rows", file=sys.stderr)
+    # ingest skips a file it has already loaded
+    load_demo(
+        engine, users, 42, cache_dir() / f"spark-{users}", say=lambda s: print(s, file=sys.stderr)
+    )
     return url
 
 

@@ -32,7 +32,7 @@ from segmentation.errors import NoDataError, SegmentationError
 
 def ensure_run(demo_users: int) -> None:
     """Build demo segments when the database has no run yet."""
-    from segmentation.cli import main as segmentation_main
+    from segmentation.demo import build_demo
     from segmentation.queries import SegmentQueries
 
     try:
@@ -41,9 +41,9 @@ def ensure_run(demo_users: int) -> None:
         return
     except NoDataError:
         print("No segmentation run yet: building demo data and segments first.")
-    code = segmentation_main(["--quiet", "demo", "--users", str(demo_users)])
-    if code != 0:
-        raise SystemExit(code)
+    queries = SegmentQueries()
+    result = build_demo(queries.engine, demo_users, say=print)
+    print(f"Run #{result.run_id} is current: {result.n_users:,} users.")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

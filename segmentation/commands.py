@@ -12,7 +12,6 @@ from segmentation.aggregate import CATEGORY_KEYS, GROUP_KEYS, users_exist
 from segmentation.build import build_segments
 from segmentation.cli import engine_from_args
 from segmentation.clustering import ALGORITHMS, OUTLIER_METHODS, ClusterSettings
-from segmentation.config import runtime_dir
 from segmentation.errors import EXIT_BAD_INPUT, ConfigError, NoDataError
 from segmentation.language.vocabulary import Vocabulary
 from segmentation.queries import SegmentQueries
@@ -317,18 +316,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from segmentation.demo_data import generate_demo_data
-    from segmentation.ingest import ingest_csv
+    from segmentation.demo import build_demo
 
     engine = engine_from_args(args)
-    out_dir = Path(args.out or runtime_dir() / "demo-data" / f"{args.users}-users-seed{args.seed}")
-    print(f"Generating demo data for {args.users:,} users in {out_dir}")
-    files = generate_demo_data(out_dir, args.users, seed=args.seed)
-    for table, path in files.items():
-        result = ingest_csv(engine, path, table)
-        state = "already loaded" if result.skipped_as_duplicate_file else "loaded"
-        print(f"  {table}: {fmt.count(result.rows)} rows {state}")
-    print_build(build_segments(engine, settings_from_args(args)), engine)
+    result = build_demo(
+        engine, args.users, args.seed, settings_from_args(args), args.out, say=print
+    )
+    print_build(result, engine)
     return 0
 
 

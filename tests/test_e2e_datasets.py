@@ -115,12 +115,9 @@ def dataset(session_database_url: str, name: str, load, tmp_path_factory):
 
 
 def load_demo(engine, folder) -> None:
-    from segmentation.demo_data import generate_demo_data
-    from segmentation.ingest import ingest_csv
+    from segmentation.demo import build_demo
 
-    for table, path in generate_demo_data(folder, 3000, seed=11).items():
-        ingest_csv(engine, path, table)
-    build_segments(engine, FAST)
+    build_demo(engine, 3000, seed=11, settings=FAST, out_dir=folder)
 
 
 def load_userbehaviour(engine, folder) -> None:

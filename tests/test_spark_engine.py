@@ -21,9 +21,8 @@ from segmentation.build import build_segments
 from segmentation.cli import main as segmentation_main
 from segmentation.clustering import ClusterSettings
 from segmentation.config import PROJECT_DIR
-from segmentation.demo_data import generate_demo_data
+from segmentation.demo import load_demo
 from segmentation.engine import make_engine
-from segmentation.ingest import ingest_csv
 from segmentation.queries import SegmentQueries
 from segmentation.schema import ensure_schema
 from tests.conftest import in_ci
@@ -53,13 +52,10 @@ def _spark_ready() -> None:
 def events(mariadb_database, tmp_path_factory):
     """A MariaDB database of its own with demo events for USERS users: (url, csv files)."""
     _spark_ready()
-    files = generate_demo_data(tmp_path_factory.mktemp("spark-events"), USERS, seed=11)
     with own_database(mariadb_database, "spark") as url:
         engine = db.get_engine(url)
         ensure_schema(engine)
-        for table, path in files.items():
-            ingest_csv(engine, path, table)
-        yield url, files
+        yield url, load_demo(engine, USERS, 11, tmp_path_factory.mktemp("spark-events"))
 
 
 @pytest.fixture(scope="module")
