@@ -185,6 +185,20 @@ def feature_separation(
     return {name: round(float(value), 4) for name, value in zip(features, eta)}
 
 
+def separation_scores(
+    scaled: np.ndarray, labels: np.ndarray, picked: np.ndarray
+) -> Dict[str, float]:
+    """Silhouette on the `picked` rows, Davies-Bouldin and Calinski-Harabasz on all of them
+    (the scores `build` stores and `compare` prints)."""
+    with sklearn.config_context(working_memory=WORKING_MEMORY_MB):  # bounded pairwise chunks
+        silhouette = float(silhouette_score(scaled[picked], labels[picked]))
+    return {
+        "silhouette": silhouette,
+        "davies_bouldin": float(davies_bouldin_score(scaled, labels)),
+        "calinski_harabasz": float(calinski_harabasz_score(scaled, labels)),
+    }
+
+
 def quality_metrics(
     scaled: np.ndarray, labels: np.ndarray, settings: ClusterSettings
 ) -> Dict[str, float]:
@@ -201,10 +215,7 @@ def quality_metrics(
         metrics["silhouette_sample"] = float(sample)
     else:
         picked = np.arange(n)
-    with sklearn.config_context(working_memory=WORKING_MEMORY_MB):  # bounded pairwise chunks
-        metrics["silhouette"] = float(silhouette_score(scaled[picked], labels[picked]))
-    metrics["davies_bouldin"] = float(davies_bouldin_score(scaled, labels))
-    metrics["calinski_harabasz"] = float(calinski_harabasz_score(scaled, labels))
+    metrics.update(separation_scores(scaled, labels, picked))
     subset = (
         np.arange(n) if n <= settings.sample_size else rng.choice(n, settings.sample_size, False)
     )

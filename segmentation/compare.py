@@ -8,21 +8,17 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import (
-    DBSCAN,
-    AgglomerativeClustering,
-    KMeans,
-    MeanShift,
-    MiniBatchKMeans,
-    estimate_bandwidth,
-)
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
-from sklearn.mixture import GaussianMixture
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, MeanShift, estimate_bandwidth
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentation.clustering import OutlierHandler
+from segmentation.clustering import (
+    ClusterSettings,
+    OutlierHandler,
+    make_estimator,
+    separation_scores,
+)
 from segmentation.features import load_features
 from segmentation.progress import progress
 
@@ -46,16 +42,17 @@ def _mean_shift(k: int, seed: int, data: np.ndarray) -> MeanShift:
     return MeanShift(bandwidth=bandwidth, bin_seeding=True)
 
 
+def _build_estimator(algorithm: str, n_init: int) -> Factory:
+    """The estimator `build --algorithm` fits (clustering.make_estimator), with `n_init`."""
+    return lambda k, seed, data: make_estimator(
+        ClusterSettings(k=k, algorithm=algorithm, n_init=n_init, random_state=seed)
+    )
+
+
 ALGORITHMS: Dict[str, Tuple[Factory, bool]] = {
-    "KMeans": (lambda k, s, d: KMeans(n_clusters=k, n_init=10, random_state=s), False),
-    "MiniBatchKMeans": (
-        lambda k, s, d: MiniBatchKMeans(n_clusters=k, n_init=3, random_state=s, batch_size=4096),
-        False,
-    ),
-    "GaussianMixture": (
-        lambda k, s, d: GaussianMixture(n_components=k, n_init=2, random_state=s),
-        False,
-    ),
+    "KMeans": (_build_estimator("kmeans", 10), False),
+    "MiniBatchKMeans": (_build_estimator("minibatch_kmeans", 3), False),
+    "GaussianMixture": (_build_estimator("gmm", 2), False),
     "Agglomerative (Ward)": (lambda k, s, d: AgglomerativeClustering(n_clusters=k), True),
     "MeanShift": (_mean_shift, True),
     "DBSCAN": (_dbscan, True),
@@ -70,11 +67,7 @@ def _score(data: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> Dict
         return {"silhouette": np.nan, "davies_bouldin": np.nan, "calinski_harabasz": np.nan}
     rng = np.random.RandomState(seed)
     picked = rng.choice(len(labels), min(sample, len(labels)), replace=False)
-    return {
-        "silhouette": float(silhouette_score(data[picked], labels[picked])),
-        "davies_bouldin": float(davies_bouldin_score(data, labels)),
-        "calinski_harabasz": float(calinski_harabasz_score(data, labels)),
-    }
+    return separation_scores(data, labels, picked)
 
 
 def compare_algorithms(
