@@ -133,7 +133,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="where to compute (default %(default)s)",
     )
     parser.add_argument(
-        "--spark-master", default="local[*]", help="Spark master URL (default %(default)s)"
+        "--spark-master",
+        help="Spark master URL (default: spark-submit's --master, else local[*])",
     )
     parser.add_argument(
         "--spark-partitions",

@@ -35,7 +35,7 @@ class SparkEngine:
 
     def __init__(
         self,
-        master: str = "local[*]",
+        master: Optional[str] = None,
         event_files: Optional[Sequence[str]] = None,
         partitions: int = 8,
         spark=None,
@@ -112,7 +112,8 @@ class SparkEngine:
         frame.index.name = "user_id"
         self._features = values
         self.timings["aggregate"] = time.perf_counter() - step
-        detail = {"events": counts, "engine": "spark", "master": self.master}
+        master = self.spark(db).sparkContext.master
+        detail = {"events": counts, "engine": "spark", "master": master}
         if self.files:
             detail["files"] = dict(self.files)
         if since is not None:

@@ -81,16 +81,17 @@ def jdbc_options(db: Engine) -> Dict[str, str]:
     }
 
 
-def session(master: str = "local[*]", dialect: Optional[str] = None, app: str = "segmentation"):
-    """A SparkSession on `master` with the JDBC jar, UTC time, loopback-only and no UI."""
+def session(master: Optional[str] = None, dialect: Optional[str] = None, app: str = "segmentation"):
+    """A SparkSession on `master` (None: spark-submit's --master, else local[*]) with the JDBC
+    jar, UTC time, loopback-only driver and no UI."""
     _import_pyspark()
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName(f"segment-insights-{app}")
+        builder.appName(f"segment-insights-{app}")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.host", "127.0.0.1")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -222,6 +224,39 @@ def test_event_files_give_the_same_features_as_the_tables(runs, events, spark, t
     assert detail["files"]["clickstream"] == str(parquet)
 
 
+def test_spark_submit_runs_the_build_as_docs_scale_md_says(runs, tmp_path):
+    """docs/scale.md's spark-submit command, on local[2]: a complete Spark run, current."""
+    import pyspark
+
+    url, _, _ = runs
+    package = shutil.make_archive(
+        str(tmp_path / "segmentation"), "zip", root_dir=PROJECT_DIR, base_dir="segmentation"
+    )
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    from segmentation.spark_io import jar_path
+
+    out = subprocess.run(
+        [str(submit), "--master", "local[2]", "--jars", str(jar_path("mysql"))]
+        + ["--py-files", str(package), "segmentation/__main__.py", "--database-url", url]
+        + ["build", "--engine", "spark", "--n-init", "1", "--stability-runs", "0"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+        },
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = sql(url, "SELECT id, params FROM segmentation_runs ORDER BY id DESC LIMIT 1")[0]
+    params = json.loads(run.params)
+    assert params["engine"] == "spark" and params["source_detail"]["master"] == "local[2]"
+    assert SegmentQueries(engine=db.get_engine(url)).current_run().id == run.id
+    assert f"Run #{run.id} is current" in out.stdout
+
+
 def test_cli_refuses_what_the_spark_engine_does_not_do(events, capsys):
     url, files = events
     base = ["--database-url", url, "build"]
@@ -242,10 +277,17 @@ def _wait(build, condition, what: str, log, timeout: float = 300.0):
 
 
 def test_killed_spark_build_leaves_previous_run_current(runs, tmp_path):
-    """The test holds the new run's row locked, so the build's write transaction waits on it
-    (the user rows' foreign key): the kill lands inside that transaction, every time."""
+    """Before the build starts, the test locks the range of segment_profiles rows a new run
+    would insert, so the build's write transaction (user rows first, then profiles) waits
+    there: the kill lands inside that transaction, every time."""
     url, _, _ = runs
     current = SegmentQueries(engine=db.get_engine(url)).current_run().id
+    last = sql(url, "SELECT MAX(id) FROM segmentation_runs")[0][0]
+    locker = db.get_engine(url).connect()
+    trx = locker.begin()
+    locker.execute(
+        text("SELECT run_id FROM segment_profiles WHERE run_id > :r FOR UPDATE"), {"r": last}
+    )
     build = subprocess.Popen(
         [sys.executable, "-m", "segmentation", "--quiet", "--database-url", url, "build"]
         + ["--engine", "spark", "--spark-master", "local[2]", "--n-init", "1"]
@@ -255,37 +297,27 @@ def test_killed_spark_build_leaves_previous_run_current(runs, tmp_path):
         stderr=(tmp_path / "build.log").open("w"),
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
     )
-    locker = db.get_engine(url).connect()
     try:
-        started = _wait(
-            build,
-            lambda: sql(url, "SELECT id FROM segmentation_runs WHERE status = 'running'"),
-            "the Spark build's run row",
-            tmp_path / "build.log",
-        )
-        killed = started[0].id
-        trx = locker.begin()
-        locker.execute(
-            text("SELECT id FROM segmentation_runs WHERE id = :r FOR UPDATE"), {"r": killed}
-        )
-        _wait(
+        waiting = _wait(
             build,
             lambda: sql(
                 url,
-                "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
-            )[0][0],
-            "the write transaction to wait on the run row",
+                "SELECT info FROM information_schema.processlist "
+                "WHERE info LIKE 'INSERT INTO segment_profiles%%'",
+            ),
+            "write transaction waiting to insert the profiles",
             tmp_path / "build.log",
         )
+        assert "INSERT INTO segment_profiles" in waiting[0][0]
         build.send_signal(signal.SIGKILL)
         assert build.wait() == -signal.SIGKILL
-        trx.rollback()
     finally:
+        trx.rollback()
         locker.close()
         if build.poll() is None:
             build.kill()
-    assert (
-        sql(url, "SELECT status FROM segmentation_runs WHERE id = :r", r=killed)[0][0] == "running"
-    )
-    assert sql(url, "SELECT COUNT(*) FROM user_segments WHERE run_id = :r", r=killed)[0][0] == 0
+    killed = sql(url, "SELECT id, status FROM segmentation_runs WHERE id > :r", r=last)
+    assert [row.status for row in killed] == ["running"]
+    rows = "SELECT COUNT(*) FROM user_segments WHERE run_id = :r"
+    assert sql(url, rows, r=killed[0].id)[0][0] == 0  # its user rows were written, then undone
     assert SegmentQueries(engine=db.get_engine(url)).current_run().id == current
