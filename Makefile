@@ -55,6 +55,7 @@ bench: venv
 	$(PY) bench/bench_chat.py
 	$(PY) bench/bench_soak.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_spark.py
 
 clean:
 	rm -rf var models results test-artifacts .pytest_cache .ruff_cache

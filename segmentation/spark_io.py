@@ -54,6 +54,17 @@ def jar_path(dialect: str) -> Path:
     )
 
 
+def available_jars() -> List[Path]:
+    """Every JDBC jar we know that is installed (a session may read either database)."""
+    found = []
+    for dialect in JARS:
+        try:
+            found.append(jar_path(dialect))
+        except ConfigError:
+            pass
+    return found
+
+
 def dialect_of(db: Engine) -> str:
     name = db.dialect.name
     if name in ("mysql", "mariadb"):
@@ -103,8 +114,10 @@ def session(master: Optional[str] = None, dialect: Optional[str] = None, app: st
         .config("spark.sql.shuffle.partitions", os.environ.get("SI_SPARK_SHUFFLE", "8"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
-    if dialect:
-        builder = builder.config("spark.jars", str(jar_path(dialect)))
+    jars = [str(jar_path(dialect))] if dialect else []
+    jars += [str(jar) for jar in available_jars() if str(jar) not in jars]
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

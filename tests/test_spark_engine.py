@@ -321,3 +321,20 @@ def test_killed_spark_build_leaves_previous_run_current(runs, tmp_path):
     rows = "SELECT COUNT(*) FROM user_segments WHERE run_id = :r"
     assert sql(url, rows, r=killed[0].id)[0][0] == 0  # its user rows were written, then undone
     assert SegmentQueries(engine=db.get_engine(url)).current_run().id == current
+
+
+def test_spark_reads_sqlite_too(spark, tmp_path):
+    """The embedded SQLite database (make demo's) over the SQLite JDBC driver: its DATETIME
+    text and REAL columns read as timestamps and doubles, features as the scikit-learn path's."""
+    from segmentation.spark_io import jar_path
+
+    jar_path("sqlite")
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    engine = db.get_engine(url)
+    ensure_schema(engine)
+    load_demo(engine, 300, 5, tmp_path / "csv")
+    settings = ClusterSettings(**FAST)
+    sklearn_run = build_segments(engine, settings)
+    spark_run = build_segments(engine, settings, compute=make_engine("spark", spark=spark))
+    assert_same_features(_features(url, spark_run.run_id), _features(url, sklearn_run.run_id))
+    assert spark_run.sizes.keys() == sklearn_run.sizes.keys()
