@@ -72,6 +72,18 @@ def run_window(run: RunInfo) -> Optional[timedelta]:
     return None if days is None else timedelta(days=float(days))
 
 
+def engine_of(run: RunInfo):
+    """The engine that built `run`, with its Spark master and event files (None: the default
+    scikit-learn engine)."""
+    if run.params.get("engine") != "spark":
+        return None
+    from segmentation.engine import make_engine
+
+    detail = run.params.get("source_detail") or {}
+    files = [f"{table}={path}" for table, path in (detail.get("files") or {}).items()]
+    return make_engine("spark", master=detail.get("master"), event_files=files)
+
+
 def why_build(run: RunInfo, engine: Engine, window, force: bool) -> Optional[str]:
     """Why `run` is out of date ("" / None when it is not)."""
     if force:
@@ -93,10 +105,12 @@ def refresh(
     keep_runs: int = DEFAULT_KEEP_RUNS,
     window=UNCHANGED,
     after: Optional[Callable[[Engine], object]] = None,
+    compute=None,
 ) -> RefreshResult:
     """Build a new run when the data changed since the current run (or `force`), with its
-    settings, under the refresh lock; then prune old runs' user rows and call `after`
-    (alerts) with the lock still held. Without any run yet, builds one with the defaults."""
+    settings and on the engine that built it (unless `compute` is given), under the refresh
+    lock; then prune old runs' user rows and call `after` (alerts) with the lock still held.
+    Without any run yet, builds one with the defaults."""
     with refresh_lock(engine, wait):
         queries = RunQueries(engine=engine)
         try:
@@ -105,24 +119,31 @@ def refresh(
             current = None
         if current is None:
             reason = "there is no run yet"
-            built = build_segments(engine, window=None if window is UNCHANGED else window)
+            built = build_segments(
+                engine, window=None if window is UNCHANGED else window, compute=compute
+            )
         else:
             reason = why_build(current, engine, window, force)
             built = None
             if reason:
                 source = current.source
-                built = build_segments(
-                    engine,
-                    settings_of(current),
-                    source=source,
-                    features=current.features or None,
-                    lower_is_better=(
-                        current.params.get("lower_is_better", [])
-                        if source.startswith("features:")
-                        else None
-                    ),
-                    window=run_window(current) if window is UNCHANGED else window,
-                )
+                made = None if compute else engine_of(current)
+                try:
+                    built = build_segments(
+                        engine,
+                        settings_of(current),
+                        source=source,
+                        features=current.features or None,
+                        lower_is_better=(
+                            current.params.get("lower_is_better", [])
+                            if source.startswith("features:")
+                            else None
+                        ),
+                        window=run_window(current) if window is UNCHANGED else window,
+                        compute=compute or made,
+                    )
+                finally:
+                    getattr(made, "stop", lambda: None)()
         result = RefreshResult(queries.current_run(), built, reason or "nothing new")
         result.pruned = prune_runs(engine, keep_runs)
         if after is not None:

@@ -44,13 +44,21 @@ class SparkEngine:
         self.files = parse_event_files(list(event_files or []))
         self.partitions = partitions
         self._spark = spark
+        self._owned = False  # stop() ends only a session this engine started
         self._features = None  # the per-user Spark DataFrame (cached)
         self._fitted = None  # (MLlib KMeansModel, rank of each cluster id)
         self.timings: Dict[str, float] = {}
 
     def spark(self, db=None):
+        """The Spark session: the one already active in this process, or a new one (which
+        `stop` ends)."""
         if self._spark is None:
-            self._spark = session(self.master, dialect_of(db) if db is not None else None)
+            from pyspark.sql import SparkSession
+
+            self._spark = SparkSession.getActiveSession()
+            if self._spark is None:
+                self._spark = session(self.master, dialect_of(db) if db is not None else None)
+                self._owned = True
         return self._spark
 
     # --- aggregate -------------------------------------------------------------------------
@@ -193,10 +201,10 @@ class SparkEngine:
         return self._features.select("user_id", *names)
 
     def stop(self) -> None:
-        """Stop the Spark session this engine started."""
-        if self._spark is not None:
+        """Stop the Spark session if this engine started it."""
+        if self._spark is not None and self._owned:
             self._spark.stop()
-            self._spark = None
+        self._spark = None
 
 
 def _matching_row(centres: np.ndarray, centre: Sequence[float]) -> int:

@@ -338,3 +338,42 @@ def test_spark_reads_sqlite_too(spark, tmp_path):
     spark_run = build_segments(engine, settings, compute=make_engine("spark", spark=spark))
     assert_same_features(_features(url, spark_run.run_id), _features(url, sklearn_run.run_id))
     assert spark_run.sizes.keys() == sklearn_run.sizes.keys()
+
+
+def test_window_and_refresh_stay_on_spark(runs, spark):
+    """--window counts the same events on both engines; refresh rebuilds a Spark run on Spark
+    with the run's window."""
+    from datetime import timedelta
+
+    from segmentation.refresh import refresh
+
+    url, _, _ = runs
+    engine = db.get_engine(url)
+    settings = ClusterSettings(**FAST)
+    window = timedelta(days=10)
+    ours = build_segments(engine, settings, window=window)
+    theirs = build_segments(
+        engine, settings, window=window, compute=make_engine("spark", spark=spark)
+    )
+    windowed = _features(url, theirs.run_id)
+    assert_same_features(windowed, _features(url, ours.run_id))
+    last = sql(
+        url,
+        "SELECT GREATEST((SELECT MAX(timestamp) FROM clickstream), "
+        "(SELECT MAX(timestamp) FROM search_queries), (SELECT MAX(timestamp) FROM article_views))",
+    )[0][0]
+    clicks = dict(
+        sql(
+            url,
+            "SELECT user_id, COUNT(*) FROM clickstream WHERE timestamp >= :since GROUP BY 1",
+            since=last - window,
+        )
+    )
+    assert {u: v["clicks"] for u, v in windowed.items() if v["clicks"]} == clicks
+    refreshed = refresh(engine, force=True).built
+    params = json.loads(
+        sql(url, "SELECT params FROM segmentation_runs WHERE id = :r", r=refreshed.run_id)[0][0]
+    )
+    assert params["engine"] == "spark" and params["window_days"] == 10
+    assert_same_features(_features(url, refreshed.run_id), windowed)
+    assert spark.sparkContext._jsc is not None  # the test's session is still alive
