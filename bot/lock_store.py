@@ -69,7 +69,7 @@ def connect(url: str, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
         return client
     except (redis.RedisError, OSError, ValueError) as exc:
         raise RedisUnavailable(
-            f"Redis at {shown(url)} (REDIS_URL) is not reachable: {exc}. Several Rasa servers "
+            f"Redis at {shown(url)} (REDIS_URL) is not reachable: {str(exc).rstrip('.')}. Several Rasa servers "
             "need it for their shared lock store; start Redis or point REDIS_URL at one."
         ) from exc
 
