@@ -7,13 +7,17 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help venv demo test lint format chat serve train bench browser clean
+# Rasa servers for `make serve` (more than one: behind HAProxy, with Redis at REDIS_URL).
+RASA_SERVERS ?= 1
+
+.PHONY: help venv demo test lint format chat serve train bench browser haproxy clean
 
 help:
 	@echo "make demo    demo data -> segments -> trained assistant -> terminal chat (embedded SQLite)"
 	@echo "make test    lint + the whole test suite (SQLite and MariaDB)"
 	@echo "make chat    terminal chat on \$$DATABASE_URL (builds demo data if there is no run)"
 	@echo "make serve   action server + Rasa server (REST, Slack, web chat) on loopback ports"
+	@echo "             RASA_SERVERS=2 make serve: two Rasa servers behind HAProxy, Redis locks"
 	@echo "make bench   performance figures (see bench/README.md)"
 
 venv:
@@ -27,7 +31,8 @@ chat: venv
 	$(PY) -m bot chat
 
 serve: venv
-	$(PY) -m bot serve
+	@if [ "$(RASA_SERVERS)" -gt 1 ]; then scripts/ensure-haproxy; fi
+	$(PY) -m bot serve --rasa-servers $(RASA_SERVERS)
 
 train: venv
 	$(PY) -m bot train
@@ -43,7 +48,10 @@ format: venv
 browser:
 	@scripts/ensure-browser
 
-test: venv browser lint
+haproxy:
+	@scripts/ensure-haproxy
+
+test: venv browser haproxy lint
 	$(PY) -m pytest
 
 bench: venv

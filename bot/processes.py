@@ -238,11 +238,11 @@ class Servers:
 
     def health_url(self, process: ManagedProcess) -> str:
         """Where `process` answers 200 when it is ready (Rasa's root route needs no API; the
-        balancer answers it from a Rasa server)."""
+        balancer answers its own monitor URI)."""
         if process.name == "action-server":
             return f"{self.action_url}/health"
         if process.name == "balancer":
-            return f"{self.rasa_url}/"
+            return f"{self.rasa_url}/balancer-health"
         return self.backend_urls()[process.name] + "/"
 
     def start_actions(self) -> None:
