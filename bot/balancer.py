@@ -22,7 +22,7 @@ def haproxy_binary() -> str:
     """The haproxy executable (HAPROXY, else on PATH or in /usr/sbin); RuntimeError with what to
     do when there is none."""
     found = os.environ.get("HAPROXY") or shutil.which("haproxy", path=SEARCH_PATH)
-    if not found:
+    if not found or not os.access(found, os.X_OK):
         raise RuntimeError(
             "haproxy is not installed; several Rasa servers need it as their load balancer. "
             "Run scripts/ensure-haproxy (or apt-get install --no-install-recommends haproxy)."

@@ -118,9 +118,21 @@ def test_the_banner_names_the_balancer_and_both_servers(cluster):
     assert len({cluster.balancer, *cluster.backends.values()}) == 3
     for url in (cluster.balancer, *cluster.backends.values()):
         assert url.startswith("http://127.0.0.1:") and requests.get(url + "/", timeout=30).ok
-    report = json.loads(cluster.health.read_text())
+    report = health(cluster, lambda r: all((r["conversation_storage"] or {"": None}).values()))
     assert set(report["servers"]) == {"action-server", "rasa-server-1", "rasa-server-2", "balancer"}
-    assert set(report["conversation_storage"]) == {"rasa-server-1", "rasa-server-2"}
+    storage = report["conversation_storage"]
+    assert set(storage) == {"rasa-server-1", "rasa-server-2"}
+    assert all(s["held_turns"] == 0 for s in storage.values()), storage
+
+
+def health(cluster, ready, timeout: float = 60.0) -> dict:
+    """health.json once `ready(report)` (the supervisor rewrites it every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = json.loads(cluster.health.read_text())
+        if ready(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
 
 
 def test_turns_alternating_between_servers_keep_the_follow_up_context(cluster):
@@ -210,13 +222,42 @@ def test_a_killed_server_the_other_continues_and_it_comes_back(cluster):
     cluster.wait_for(r"rasa-server-1 is back \(restart #1", timeout=600)
     assert listed(say(one, sender, "show more")) == ordered[3 * PAGE : 4 * PAGE]
     assert user_turns(cluster, sender) == ["top 5 highly engaged users"] + ["show more"] * 3
-    deadline = time.monotonic() + 30
-    while not json.loads(cluster.health.read_text())["healthy"] and time.monotonic() < deadline:
-        time.sleep(0.5)
-    servers = json.loads(cluster.health.read_text())["servers"]
+    servers = health(cluster, lambda r: r["healthy"])["servers"]
     assert {name: s["restarts"] for name, s in servers.items()} == {
         "action-server": 0,
         "rasa-server-1": 1,
         "rasa-server-2": 0,
         "balancer": 0,
     }
+
+
+def test_serve_says_so_when_redis_does_not_answer(redis_url):
+    """A Redis that accepts connections but never answers: `serve` stops with a clear error
+    (every Redis call has a time limit) before starting anything."""
+    import subprocess
+    import sys
+
+    from redis.connection import parse_url
+
+    from segmentation.config import PROJECT_DIR
+    from tests.tcp_proxy import TcpProxy
+
+    target = parse_url(redis_url)
+    proxy = TcpProxy((target.get("host", "127.0.0.1"), int(target.get("port", 6379))))
+    proxy.pause()
+    try:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "serve", "--rasa-servers", "2"],
+            cwd=PROJECT_DIR,
+            env={**os.environ, "REDIS_URL": url, "RASA_PORT": "0", "ACTION_PORT": "0"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        proxy.resume()
+        proxy.close()
+    assert done.returncode == 1
+    assert f"error: Redis at {url} (REDIS_URL) is not reachable" in done.stderr
+    assert "Press Ctrl-C" not in done.stdout
