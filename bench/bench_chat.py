@@ -16,8 +16,9 @@ Measured in one run, on loopback:
     .venv/bin/python bench/bench_chat.py --sizes 1000       # quick
     .venv/bin/python bench/bench_chat.py --scale            # 8 conversations, 1 vs 2 servers
 
-`--scale` (bench/chat_scale.py): 8 concurrent conversations on 1 Rasa server, then on 2
-behind HAProxy with the Redis lock store, at 1,000 users; checks every reply arrived in order.
+`--scale` (bench/chat_scale.py): 8 concurrent conversations on 1 Rasa server, on 1 with the
+shared stores, and on 2 behind HAProxy with the shared stores (Redis lock store, checked
+tracker cache), at 1,000 users; checks every reply arrived in order.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="passes over the question list")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--scale", action="store_true", help="1 vs 2 Rasa servers, 8 clients")
-    parser.add_argument("--rounds", type=int, default=2, help="--scale: question lists each")
+    parser.add_argument("--rounds", type=int, default=6, help="--scale: question lists each")
     args = parser.parse_args(argv)
 
     model = ensure_model(quiet=True)
@@ -275,7 +276,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from bench import chat_scale
 
         url = prepared_database(int(args.sizes.split(",")[0]))
-        results = [chat_scale.measure(model, url, n, 8, args.rounds) for n in (1, 2)]
+        results = [chat_scale.measure(model, url, s, 8, args.rounds) for s in chat_scale.SETUPS]
         return chat_scale.report(results)
     with stock_server() as (stock_url, stock_ready):
         ours = [measure_ours(int(n), model, args.repeats, stock_url) for n in args.sizes.split(",")]

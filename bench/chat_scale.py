@@ -1,5 +1,6 @@
-"""`bench/bench_chat.py --scale`: 8 concurrent conversations on 1 Rasa server, then on 2 behind
-HAProxy (Redis lock store, the tracker store checking its memory copy against SQL).
+"""`bench/bench_chat.py --scale`: 8 concurrent conversations on 1 Rasa server, on 1 Rasa server
+with the shared stores (Redis lock store, the tracker store checking its memory copy against
+SQL: their overhead alone), and on 2 behind HAProxy with the shared stores.
 
 One machine, so the point is correctness and the overhead of the shared stores, not more
 throughput. Prints messages/s, p50/p95 round trip and the 2-server/1-server ratios, and checks
@@ -78,17 +79,21 @@ def percentile(ordered: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
 
 
+SETUPS = (("1", 1, False), ("1 + shared stores", 1, True), ("2 + HAProxy", 2, True))
+
+
 def measure(
-    model: Path, database_url: str, rasa_servers: int, conversations: int, rounds: int
+    model: Path, database_url: str, setup: Tuple[str, int, bool], conversations: int, rounds: int
 ) -> Dict[str, object]:
-    """Figures for `conversations` concurrent conversations of `rounds` x QUESTIONS."""
+    """Figures for `conversations` concurrent conversations of `rounds` x QUESTIONS on one of
+    SETUPS: (label, Rasa servers, shared stores)."""
+    label, rasa_servers, shared = setup
     messages = list(QUESTIONS) * rounds
+    env = {"DATABASE_URL": database_url}
+    if shared and rasa_servers == 1:  # what several servers use, on one
+        env.update(SI_RASA_SERVERS="2", SI_LOCK_STORE="bot.lock_store.SharedRedisLockStore")
     with Servers(
-        model,
-        free_port(),
-        free_port(),
-        extra_env={"DATABASE_URL": database_url},
-        rasa_servers=rasa_servers,
+        model, free_port(), free_port(), extra_env=env, rasa_servers=rasa_servers
     ) as servers:
         base = servers.rasa_url
         converse(base, f"warm-{uuid.uuid4().hex}", QUESTIONS)  # model graph, pools
@@ -103,7 +108,7 @@ def measure(
     for sender in senders:
         problems += stored_in_order(database_url, sender, messages)
     return {
-        "servers": rasa_servers,
+        "servers": label,
         "n": len(latencies),
         "per_s": len(latencies) / elapsed,
         "p50_ms": 1000 * percentile(latencies, 0.5),
@@ -118,7 +123,6 @@ def report(results: List[Dict[str, object]]) -> int:
     rows = [
         [
             str(r["servers"]),
-            "HAProxy + Redis" if r["servers"] > 1 else "direct",
             f"{r['p50_ms']:.0f}",
             f"{r['p95_ms']:.0f}",
             f"{r['per_s']:.2f}",
@@ -128,12 +132,15 @@ def report(results: List[Dict[str, object]]) -> int:
         for r in results
     ]
     print("\n8 concurrent conversations (REST, loopback, one machine):")
-    print_table(["servers", "path", "p50 ms", "p95 ms", "msgs/s", "messages", "problems"], rows)
-    one, two = results[0], results[-1]
-    print(
-        f"\n2 servers / 1 server: msgs/s {two['per_s'] / one['per_s']:.2f}x, "
-        f"p50 {two['p50_ms'] / one['p50_ms']:.2f}x, p95 {two['p95_ms'] / one['p95_ms']:.2f}x"
-    )
+    print_table(["Rasa servers", "p50 ms", "p95 ms", "msgs/s", "messages", "problems"], rows)
+    one = results[0]
+    print()
+    for other in results[1:]:
+        print(
+            f"{other['servers']} / 1: msgs/s {other['per_s'] / one['per_s']:.2f}x, "
+            f"p50 {other['p50_ms'] / one['p50_ms']:.2f}x, "
+            f"p95 {other['p95_ms'] / one['p95_ms']:.2f}x"
+        )
     failed = [p for r in results for p in r["problems"]]
     for problem in failed[:20]:
         print(f"PROBLEM: {problem}")

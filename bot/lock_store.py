@@ -12,6 +12,8 @@ lock store). Compared with Rasa's own `RedisLockStore` it:
   back, so two servers issuing tickets for one conversation at once can lose one (and a lost
   ticket ends in a `LockError`, i.e. a lost message). Here every change of a lock is a Redis
   transaction (WATCH/MULTI), retried when another server changed the lock in between;
+- turns Redis failures into `LockError`, which the REST and web chat channels answer with
+  a note saying the message was not taken (bot/notices.py NOT_TAKEN);
 - polls a waiting message's turn every `POLL_SECONDS` (Rasa: 1 s), and lets a lock key expire
   in Redis when nobody has used it for a while, so a killed server leaves nothing behind.
 """
@@ -162,5 +164,8 @@ class SharedRedisLockStore(LockStore):
     ) -> AsyncGenerator[TicketLock, None]:
         """Rasa's ticket lock, polled every `POLL_SECONDS` by default."""
         wait = min(wait_time_in_seconds, POLL_SECONDS)
-        async with super().lock(conversation_id, lock_lifetime, wait) as acquired:
-            yield acquired
+        try:
+            async with super().lock(conversation_id, lock_lifetime, wait) as acquired:
+                yield acquired
+        except (redis.RedisError, OSError) as exc:  # Redis gone mid-turn: a clear LockError
+            raise LockError(f"The lock store at {shown(self.url)} failed: {exc}") from exc

@@ -5,7 +5,10 @@ HAProxy, one action server, the Redis lock store and the SQL tracker store on Ma
 - concurrent messages of one sender, sent to both servers at once, are all answered, one turn
   at a time, each with its own answer;
 - a server killed mid-conversation: the balancer sends the next turn to the other one, which
-  continues the conversation; the supervisor restarts the killed one, which continues it too.
+  continues the conversation; the supervisor restarts the killed one, which continues it too;
+- Redis stops answering (the servers reach it through a proxy the test can pause): a message
+  gets a note that it was not taken, within the time limit, and the conversation goes on once
+  Redis is back; `serve` with a Redis that never answers stops with a clear error.
 
 Expected answers come from SQL written here, and the stored turns from the events table.
 """
@@ -36,8 +39,14 @@ def cluster(mariadb_database, redis_url, haproxy, tmp_path_factory):
     from bot.model import ensure_model
 
     ensure_model(quiet=True)
+    from redis.connection import parse_url
+
+    from tests.tcp_proxy import TcpProxy
+
     runtime = tmp_path_factory.mktemp("cluster")
     tag = f"cluster-{uuid.uuid4().hex}"
+    target = parse_url(redis_url)
+    redis_proxy = TcpProxy((target.get("host", "127.0.0.1"), int(target.get("port", 6379))))
     with own_database(mariadb_database, "scale") as database_url:
         seed(database_url)
         env = {
@@ -45,7 +54,7 @@ def cluster(mariadb_database, redis_url, haproxy, tmp_path_factory):
             "DATABASE_URL": database_url,
             "RASA_PORT": "0",
             "ACTION_PORT": "0",
-            "REDIS_URL": redis_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/{target.get('db', 0)}",
             "SI_RUNTIME_DIR": str(runtime),
             "SI_TEST_TAG": tag,
             "SI_RESTART_DELAYS": "1",
@@ -61,8 +70,10 @@ def cluster(mariadb_database, redis_url, haproxy, tmp_path_factory):
             served.backends = dict(re.findall(r"(rasa-server-\d): (http://\S+)", banner))
             served.database_url = database_url
             served.health = runtime / "health.json"
+            served.redis_proxy = redis_proxy
             yield served
         finally:
+            redis_proxy.close()
             served.process.send_signal(signal.SIGTERM)
             try:
                 served.process.wait(90)
@@ -229,6 +240,22 @@ def test_a_killed_server_the_other_continues_and_it_comes_back(cluster):
         "rasa-server-2": 0,
         "balancer": 0,
     }
+
+
+def test_redis_that_stops_answering_refuses_the_message_clearly(cluster):
+    from bot.notices import NOT_TAKEN
+
+    ordered = highly_engaged(cluster)
+    one, two = cluster.backends["rasa-server-1"], cluster.backends["rasa-server-2"]
+    sender = f"redis-{uuid.uuid4().hex[:10]}"
+    assert listed(say(one, sender, "top 5 highly engaged users")) == ordered[:PAGE]
+    cluster.redis_proxy.pause()  # connections stay open, nothing comes back
+    try:
+        assert say(two, sender, "show more") == NOT_TAKEN
+    finally:
+        cluster.redis_proxy.resume()
+    assert listed(say(two, sender, "show more")) == ordered[PAGE : 2 * PAGE]
+    assert user_turns(cluster, sender) == ["top 5 highly engaged users", "show more"]
 
 
 def test_serve_says_so_when_redis_does_not_answer(redis_url):
