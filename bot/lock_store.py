@@ -14,15 +14,19 @@ lock store). Compared with Rasa's own `RedisLockStore` it:
   transaction (WATCH/MULTI), retried when another server changed the lock in between;
 - turns Redis failures into `LockError`, which the REST and web chat channels answer with
   a note saying the message was not taken (bot/notices.py NOT_TAKEN);
+- never blocks the event loop: Redis is called on threads of its own (Rasa calls it on the
+  loop, so a slow Redis would stall every conversation of the server);
 - polls a waiting message's turn every `POLL_SECONDS` (Rasa: 1 s), and lets a lock key expire
   in Redis when nobody has used it for a while, so a killed server leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Callable, Optional, Text, TypeVar
 
@@ -84,6 +88,7 @@ class SharedRedisLockStore(LockStore):
         self.url = url or configured or redis_url()
         self.red = connect(self.url)
         self.key_prefix = KEY_PREFIX
+        self._threads = ThreadPoolExecutor(8, thread_name_prefix="si-lock")
         super().__init__()
 
     def _key(self, conversation_id: Text) -> str:
@@ -155,6 +160,9 @@ class SharedRedisLockStore(LockStore):
         a ticket issued meanwhile by another server is never deleted with it)."""
         self.finish_serving(conversation_id, ticket_number)
 
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+
     @asynccontextmanager
     async def lock(
         self,
@@ -162,10 +170,26 @@ class SharedRedisLockStore(LockStore):
         lock_lifetime: float = LOCK_LIFETIME,
         wait_time_in_seconds: float = POLL_SECONDS,
     ) -> AsyncGenerator[TicketLock, None]:
-        """Rasa's ticket lock, polled every `POLL_SECONDS` by default."""
+        """Rasa's ticket lock (as `LockStore.lock`), Redis off the event loop, polled every
+        `POLL_SECONDS`; a Redis failure is a `LockError`."""
         wait = min(wait_time_in_seconds, POLL_SECONDS)
         try:
-            async with super().lock(conversation_id, lock_lifetime, wait) as acquired:
-                yield acquired
+            ticket = await self._call(self.issue_ticket, conversation_id, lock_lifetime)
+            try:
+                yield await self._acquire(conversation_id, ticket, wait)
+            finally:
+                await self._call(self.cleanup, conversation_id, ticket)
         except (redis.RedisError, OSError) as exc:  # Redis gone mid-turn: a clear LockError
             raise LockError(f"The lock store at {shown(self.url)} failed: {exc}") from exc
+
+    async def _acquire(self, conversation_id: Text, ticket: int, wait: float) -> TicketLock:
+        """Wait for `ticket`'s turn (as Rasa's `_acquire_lock`, off the event loop)."""
+        while True:
+            lock = await self._call(self.get_lock, conversation_id)
+            if not lock:  # expired: the ticket waited longer than its lifetime
+                break
+            if not lock.is_locked(ticket):
+                return lock
+            await asyncio.sleep(wait)
+            await self._call(self.update_lock, conversation_id)
+        raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")

@@ -100,6 +100,13 @@ def test_a_redis_that_stops_answering_fails_the_message_not_the_server(redis_url
         proxy.pause()
         with pytest.raises(LockError):
             store.issue_ticket(f"lock-hung-{uuid.uuid4().hex}")
+
+        async def turn():  # as Rasa's agent takes a message: a LockError, not a hang
+            async with store.lock(f"lock-hung-{uuid.uuid4().hex}"):
+                pass
+
+        with pytest.raises(LockError, match="Error while acquiring lock"):
+            asyncio.run(turn())
     finally:
         proxy.resume()
         proxy.close()
