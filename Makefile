@@ -7,10 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-# Rasa servers for `make serve` (more than one: behind HAProxy, with Redis at REDIS_URL).
-RASA_SERVERS ?= 1
-
-.PHONY: help venv demo test lint format chat serve train bench browser haproxy clean
+.PHONY: help venv demo test lint format chat serve train bench browser clean
 
 help:
 	@echo "make demo    demo data -> segments -> trained assistant -> terminal chat (embedded SQLite)"
@@ -30,9 +27,18 @@ demo: venv
 chat: venv
 	$(PY) -m bot chat
 
+# Rasa servers for `make serve` (more than one: behind HAProxy, with Redis at REDIS_URL).
+RASA_SERVERS ?= 1
 serve: venv
 	@if [ "$(RASA_SERVERS)" -gt 1 ]; then scripts/ensure-haproxy; fi
 	$(PY) -m bot serve --rasa-servers $(RASA_SERVERS)
+
+# Several Rasa servers sit behind Debian's HAProxy: `make test` installs it when missing.
+.PHONY: haproxy
+haproxy:
+	@scripts/ensure-haproxy
+
+test: haproxy
 
 train: venv
 	$(PY) -m bot train
@@ -48,10 +54,7 @@ format: venv
 browser:
 	@scripts/ensure-browser
 
-haproxy:
-	@scripts/ensure-haproxy
-
-test: venv browser haproxy lint
+test: venv browser lint
 	$(PY) -m pytest
 
 bench: venv
