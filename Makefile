@@ -14,6 +14,7 @@ help:
 	@echo "make test    lint + the whole test suite (SQLite and MariaDB)"
 	@echo "make chat    terminal chat on \$$DATABASE_URL (builds demo data if there is no run)"
 	@echo "make serve   action server + Rasa server (REST, Slack, web chat) on loopback ports"
+	@echo "             RASA_SERVERS=2 make serve: two Rasa servers behind HAProxy, Redis locks"
 	@echo "make bench   performance figures (see bench/README.md)"
 
 venv:
@@ -26,8 +27,18 @@ demo: venv
 chat: venv
 	$(PY) -m bot chat
 
+# Rasa servers for `make serve` (more than one: behind HAProxy, with Redis at REDIS_URL).
+RASA_SERVERS ?= 1
 serve: venv
-	$(PY) -m bot serve
+	@if [ "$(RASA_SERVERS)" -gt 1 ]; then scripts/ensure-haproxy; fi
+	$(PY) -m bot serve --rasa-servers $(RASA_SERVERS)
+
+# Several Rasa servers sit behind Debian's HAProxy: `make test` installs it when missing.
+.PHONY: haproxy
+haproxy:
+	@scripts/ensure-haproxy
+
+test: haproxy
 
 train: venv
 	$(PY) -m bot train

@@ -14,6 +14,11 @@ Measured in one run, on loopback:
 
     .venv/bin/python bench/bench_chat.py                    # 1k and 1M users
     .venv/bin/python bench/bench_chat.py --sizes 1000       # quick
+    .venv/bin/python bench/bench_chat.py --scale            # 8 conversations, 1 vs 2 servers
+
+`--scale` (bench/chat_scale.py): 8 concurrent conversations on 1 Rasa server, on 1 with the
+shared stores, and on 2 behind HAProxy with the shared stores (Redis lock store, checked
+tracker cache), at 1,000 users; checks every reply arrived in order.
 """
 
 from __future__ import annotations
@@ -259,12 +264,20 @@ def train_seconds() -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,1000000")
+    parser.add_argument("--sizes", default="1000,1000000", help="user counts (--scale: first)")
     parser.add_argument("--repeats", type=int, default=20, help="passes over the question list")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--scale", action="store_true", help="1 vs 2 Rasa servers, 8 clients")
+    parser.add_argument("--rounds", type=int, default=6, help="--scale: question lists each")
     args = parser.parse_args(argv)
 
     model = ensure_model(quiet=True)
+    if args.scale:
+        from bench import chat_scale
+
+        url = prepared_database(int(args.sizes.split(",")[0]))
+        results = [chat_scale.measure(model, url, s, 8, args.rounds) for s in chat_scale.SETUPS]
+        return chat_scale.report(results)
     with stock_server() as (stock_url, stock_ready):
         ours = [measure_ours(int(n), model, args.repeats, stock_url) for n in args.sizes.split(",")]
     rows = []

@@ -26,6 +26,10 @@ ACTION_FAILED = (
     "Sorry, something went wrong while I was looking that up, so I have no answer for this "
     "one. Please try again, or ask in another way."
 )
+NOT_TAKEN = (
+    "Sorry, I couldn't take that message: the service that keeps each conversation's messages "
+    "in order isn't answering. Please send it again in a minute."
+)
 MAX_WAITING = 10_000  # notices nobody collected (saves outside a channel) are dropped oldest first
 
 _notices: "OrderedDict[str, str]" = OrderedDict()

@@ -1,4 +1,4 @@
-"""Starting and stopping the action server and the Rasa server on loopback ports.
+"""Starting and stopping the action server and the Rasa server(s) on loopback ports.
 
 Each server runs in its own process group, so stopping it also stops anything it started;
 `Servers` is a context manager that always stops what it started, on errors and Ctrl-C too.
@@ -8,6 +8,11 @@ The servers get short database time limits (`SERVER_DB_TIMEOUTS`, each overridab
 environment), a 1 MB cap on request bodies (SANIC_REQUEST_MAX_SIZE), and the Rasa HTTP API
 only when SI_API_TOKEN is set: then `--enable-api` with that token (bot/rasa_cli.py passes it
 to Rasa, so it never shows in a process list). The channels never need the token.
+
+With `rasa_servers=N` (N > 1) there are N Rasa servers ("rasa-server-1" ...) on `backend_ports`
+and HAProxy ("balancer", bot/balancer.py) on `rasa_port` in front of them; they share the SQL
+tracker store (SI_RASA_SERVERS=N tells it to check its memory copy against the database) and
+the Redis lock store (SI_LOCK_STORE, REDIS_URL; bot/lock_store.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from bot import balancer
 from bot.environment import rasa_command, rasa_env
+from bot.lock_store import redis_url
 from segmentation.config import PROJECT_DIR, runtime_dir
 
 HOST = os.environ.get("SI_HOST", "127.0.0.1")
@@ -144,8 +151,14 @@ def wait_until_ready(url: str, process: ManagedProcess, timeout: float) -> float
     raise RuntimeError(f"{process.name} not ready after {timeout:.0f}s:\n{process.log_tail()}")
 
 
-def server_env(action_port: int, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Environment shared by both servers: database, action server URL, quiet settings."""
+SHARED_LOCK_STORE = "bot.lock_store.SharedRedisLockStore"
+
+
+def server_env(
+    action_port: int, extra: Optional[Dict[str, str]] = None, rasa_servers: int = 1
+) -> Dict[str, str]:
+    """Environment shared by the servers: database, action server URL, quiet settings, and the
+    lock store (Rasa's in-memory one for one Rasa server, Redis for several)."""
     from segmentation.config import database_url
 
     settings = {
@@ -153,6 +166,9 @@ def server_env(action_port: int, extra: Optional[Dict[str, str]] = None) -> Dict
         "ACTION_SERVER_URL": f"http://{HOST}:{action_port}/webhook",
         "SANIC_HOST": HOST,
         "SANIC_REQUEST_MAX_SIZE": os.environ.get("SANIC_REQUEST_MAX_SIZE", MAX_REQUEST_BYTES),
+        "SI_RASA_SERVERS": str(rasa_servers),
+        "SI_LOCK_STORE": SHARED_LOCK_STORE if rasa_servers > 1 else "in_memory",
+        "REDIS_URL": redis_url(),
     }
     settings.update({name: os.environ.get(name, v) for name, v in SERVER_DB_TIMEOUTS.items()})
     settings.update(extra or {})
@@ -166,7 +182,7 @@ def api_enabled(env: Dict[str, str]) -> bool:
 
 class Servers:
     """The action server and, unless `with_rasa=False`, the Rasa server (its HTTP API only with
-    SI_API_TOKEN)."""
+    SI_API_TOKEN), or `rasa_servers` of them behind HAProxy on `rasa_port`."""
 
     def __init__(
         self,
@@ -178,13 +194,22 @@ class Servers:
         log_dir: Optional[Path] = None,
         timeout: float = 180.0,
         with_rasa: bool = True,
+        rasa_servers: int = 1,
+        backend_ports: Optional[List[int]] = None,
     ) -> None:
         self.model = model
         self.with_rasa = with_rasa
         self.rasa_port = rasa_port
         self.action_port = action_port
         self.credentials = credentials
-        self.env = server_env(action_port, extra_env)
+        self.rasa_servers = rasa_servers
+        if rasa_servers > 1:
+            self.backend_ports = list(backend_ports or [free_port() for _ in range(rasa_servers)])
+            if len(self.backend_ports) != rasa_servers:
+                raise ValueError(f"{rasa_servers} Rasa servers need as many backend ports")
+        else:
+            self.backend_ports = [rasa_port]
+        self.env = server_env(action_port, extra_env, rasa_servers)
         self.log_dir = log_dir or runtime_dir() / "logs"
         self.timeout = timeout
         self.processes: List[ManagedProcess] = []
@@ -198,9 +223,27 @@ class Servers:
     def action_url(self) -> str:
         return f"http://{HOST}:{self.action_port}"
 
+    def backend_names(self) -> List[str]:
+        """The names of the Rasa server processes: "rasa-server", or "rasa-server-1" ..."""
+        if self.rasa_servers == 1:
+            return ["rasa-server"]
+        return [f"rasa-server-{i}" for i in range(1, self.rasa_servers + 1)]
+
+    def backend_urls(self) -> Dict[str, str]:
+        """Each Rasa server's own URL, by process name (one server: the Rasa URL)."""
+        return {
+            name: f"http://{HOST}:{port}"
+            for name, port in zip(self.backend_names(), self.backend_ports)
+        }
+
     def health_url(self, process: ManagedProcess) -> str:
-        """Where `process` answers 200 when it is ready (Rasa's root route needs no API)."""
-        return f"{self.rasa_url}/" if process.name == "rasa-server" else f"{self.action_url}/health"
+        """Where `process` answers 200 when it is ready (Rasa's root route needs no API; the
+        balancer answers its own monitor URI)."""
+        if process.name == "action-server":
+            return f"{self.action_url}/health"
+        if process.name == "balancer":
+            return f"{self.rasa_url}/balancer-health"
+        return self.backend_urls()[process.name] + "/"
 
     def start_actions(self) -> None:
         actions = ManagedProcess(
@@ -223,6 +266,34 @@ class Servers:
         )
 
     def start_rasa(self) -> None:
+        """Start the Rasa server(s), and the balancer in front of several; wait until ready."""
+        started = [self._spawn_rasa(name, port) for name, port in self._backends()]
+        for rasa in started:  # they start in parallel
+            url = self.health_url(rasa)
+            self.ready_seconds[rasa.name] = wait_until_ready(url, rasa, self.timeout)
+        self.ready_seconds["rasa"] = max(self.ready_seconds[r.name] for r in started)
+        if self.rasa_servers > 1:
+            self.start_balancer()
+
+    def _backends(self):
+        return list(zip(self.backend_names(), self.backend_ports))
+
+    def start_balancer(self) -> None:
+        """HAProxy on `rasa_port` in front of the Rasa servers (config in the log folder)."""
+        config = balancer.write_config(self.log_dir, HOST, self.rasa_port, self.backend_ports)
+        check = subprocess.run(
+            [balancer.haproxy_binary(), "-c", "-q", "-f", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy rejects {config}:\n{check.stdout}{check.stderr}")
+        proxy = ManagedProcess("balancer", balancer.command(config), self.env, self.log_dir)
+        self.processes.append(proxy)
+        self.ready_seconds["balancer"] = wait_until_ready(f"{self.rasa_url}/", proxy, 30)
+
+    def _spawn_rasa(self, name: str, port: int) -> ManagedProcess:
         command = [
             *rasa_command(),
             "run",
@@ -230,7 +301,7 @@ class Servers:
             "--interface",
             HOST,
             "--port",
-            str(self.rasa_port),
+            str(port),
             "--model",
             str(self.model),
             "--endpoints",
@@ -240,9 +311,9 @@ class Servers:
         ]
         if self.credentials:
             command += ["--credentials", str(self.credentials)]
-        rasa = ManagedProcess("rasa-server", command, self.env, self.log_dir)
+        rasa = ManagedProcess(name, command, self.env, self.log_dir)
         self.processes.append(rasa)
-        self.ready_seconds["rasa"] = wait_until_ready(f"{self.rasa_url}/", rasa, self.timeout)
+        return rasa
 
     def start(self) -> "Servers":
         try:

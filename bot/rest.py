@@ -31,11 +31,12 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Pattern, Text, Tupl
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.notices import deliver_notices
+from bot.notices import NOT_TAKEN, deliver_notices
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,9 @@ async def answer(
         )
     except asyncio.CancelledError:
         logger.error("%s message timed out", channel)
+    except LockError as exc:  # the Redis lock store of several servers is not answering
+        logger.error("%s message not taken: %s", channel, exc)
+        collector.messages.append({"recipient_id": sender, "text": NOT_TAKEN})
     except Exception:  # noqa: BLE001 - like Rasa's REST channel: answer what we have
         logger.exception("%s message failed", channel)
     return response.json(collector.messages, headers=SECURITY_HEADERS)

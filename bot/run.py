@@ -7,6 +7,9 @@ serve  starts the action server and the Rasa server (REST, web chat, and Slack w
        SLACK_SIGNING_SECRET) on loopback ports from RASA_PORT / ACTION_PORT, and
        keeps them running: a server that exits or stops answering is restarted with back-off
        (bot/supervisor.py); their health is in <runtime folder>/health.json.
+       `--rasa-servers N` (or SI_RASA_SERVERS) runs N Rasa servers on the ports after
+       RASA_PORT (RASA_BACKEND_PORT for the first), behind HAProxy on RASA_PORT, sharing the
+       SQL tracker store and the Redis lock store at REDIS_URL (docs/scale-rasa.md).
 train  trains the model if the training data changed.
 """
 
@@ -23,6 +26,7 @@ from typing import List, Optional
 
 from bot.channels import slack_banner, write_credentials
 from bot.environment import rasa_command
+from bot.lock_store import RedisUnavailable, connect, redis_url, shown
 from bot.model import ensure_model
 from bot.processes import HOST, Servers, api_enabled, free_port, port_from_env
 from bot.supervisor import BACKOFF, Supervisor
@@ -82,10 +86,35 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 shell.wait()
 
 
+def backend_ports(rasa_port: int, count: int) -> List[int]:
+    """Ports of `count` Rasa servers behind the balancer on `rasa_port`: consecutive from
+    RASA_BACKEND_PORT (default: the port after RASA_PORT), or free ones when RASA_PORT is 0."""
+    first = int(os.environ.get("RASA_BACKEND_PORT") or 0)
+    if not first and not int(os.environ.get("RASA_PORT", 5005)):
+        return [free_port() for _ in range(count)]
+    first = first or rasa_port + 1
+    return list(range(first, first + count))
+
+
+def check_scale_out(count: int) -> None:
+    """Several Rasa servers need Redis (answering within seconds) and HAProxy: RuntimeError
+    with what to do when either is missing."""
+    from bot.balancer import haproxy_binary
+
+    haproxy_binary()
+    connect(redis_url()).close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    count = args.rasa_servers
+    if count < 1:
+        raise RuntimeError("--rasa-servers must be at least 1")
+    if count > 1:
+        check_scale_out(count)
     model = ensure_model()
     rasa_port = port_from_env("RASA_PORT", 5005)
     action_port = port_from_env("ACTION_PORT", 5055)
+    backends = backend_ports(rasa_port, count) if count > 1 else None
     credentials = write_credentials(runtime_dir())
     # Chart links in answers point at the Rasa server, or at the public address in front of it.
     public_url = os.environ.get("SI_PUBLIC_URL") or f"http://{HOST}:{rasa_port}"
@@ -93,7 +122,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     extra_env = {"SI_PUBLIC_URL": public_url}
-    with Servers(model, rasa_port, action_port, credentials, extra_env) as servers:
+    with Servers(
+        model,
+        rasa_port,
+        action_port,
+        credentials,
+        extra_env,
+        rasa_servers=count,
+        backend_ports=backends,
+    ) as servers:
+        if count > 1:
+            print(f"Balancer:      {servers.rasa_url} (HAProxy, routes by sender)")
+            for name, url in servers.backend_urls().items():
+                print(f"  {name}: {url}")
+            print(f"Lock store:    Redis at {shown(redis_url())}")
         print(f"Rasa server:   {servers.rasa_url} (REST: /webhooks/rest/webhook)")
         print(f"Web chat:      {servers.rasa_url}/webhooks/webchat/")
         for line in slack_banner(os.environ, servers.rasa_url):
@@ -141,7 +183,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     chat = sub.add_parser("chat", help="terminal chat with the assistant")
     chat.add_argument("--demo-users", type=int, default=5000, help="demo size when no run exists")
     chat.set_defaults(handler=cmd_chat)
-    sub.add_parser("serve", help="action server + Rasa server").set_defaults(handler=cmd_serve)
+    serve = sub.add_parser("serve", help="action server + Rasa server(s)")
+    serve.add_argument(
+        "--rasa-servers",
+        type=int,
+        default=int(os.environ.get("SI_RASA_SERVERS") or 1),
+        help="Rasa servers behind HAProxy sharing Redis locks (default 1: no balancer)",
+    )
+    serve.set_defaults(handler=cmd_serve)
     sub.add_parser("train", help="train if the data changed").set_defaults(handler=cmd_train)
     args = parser.parse_args(argv)
     try:
@@ -149,6 +198,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SegmentationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except RuntimeError as exc:
+    except (RuntimeError, RedisUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

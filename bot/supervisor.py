@@ -11,7 +11,9 @@
 
 Each change of state is printed, and `health.json` in the runtime folder always holds the
 current state of every server (state, pid, restarts, since when) and the Rasa server's own
-report on conversation storage (GET /webhooks/rest/: held turns, database errors).
+report on conversation storage (GET /webhooks/rest/: held turns, database errors). With several
+Rasa servers each is supervised on its own ("rasa-server-1" ...), as is the balancer in front
+of them, and the storage report is per server.
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ class Supervisor:
         for process in self.servers.processes:
             self._check_one(process, self.states[process.name], now)
         if self.servers.with_rasa:
-            self.storage = fetch_json(f"{self.servers.rasa_url}/webhooks/rest/", self.probe_timeout)
+            self.storage = {
+                name: fetch_json(f"{url}/webhooks/rest/", self.probe_timeout)
+                for name, url in self.servers.backend_urls().items()
+            }
         self.write_health()
 
     def _check_one(self, process: ManagedProcess, state: ServerState, now: float) -> None:
@@ -144,13 +149,23 @@ class Supervisor:
         """True when every server is up."""
         return all(state.state == "up" for state in self.states.values())
 
+    def _storage_report(self) -> Optional[dict]:
+        """One Rasa server: its report; several: each one's, by name."""
+        reports = {
+            name: (report or {}).get("conversations")
+            for name, report in (self.storage or {}).items()
+        }
+        if self.servers.rasa_servers > 1:
+            return reports
+        return next(iter(reports.values()), None)
+
     def write_health(self) -> None:
         """health.json: every server's state, and the Rasa server's storage report."""
         report = {
             "checked_at": time.time(),
             "healthy": self.healthy(),
             "servers": {name: asdict(state) for name, state in self.states.items()},
-            "conversation_storage": (self.storage or {}).get("conversations"),
+            "conversation_storage": self._storage_report(),
         }
         temporary = self.health_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(report, indent=2))

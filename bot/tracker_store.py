@@ -17,8 +17,13 @@ selects it with `type: bot.tracker_store.CachedSQLTrackerStore`), and:
 - **costs the same per turn however long the conversation**: active conversations stay in
   memory as tracker objects (nothing is re-serialised or re-read per turn), only the new
   events are written, and a long session is compacted (bot/tracker_window.py). The memory
-  copy is bounded (conversations and events) and assumes one Rasa server process per
-  database, as Rasa's default lock store does.
+  copy is bounded (conversations and events);
+- **lets several Rasa servers share the database** (SI_RASA_SERVERS > 1, set by
+  `python -m bot serve --rasa-servers N`, with the Redis lock store serialising each
+  conversation's turns): before a turn uses its memory copy, the store counts the sender's
+  rows in SQL (one indexed COUNT) and compares them with the rows it wrote or read itself
+  (plus those it holds); when another server has written since, the conversation is read
+  from SQL again. With one server (the default) the memory copy is used as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Text
@@ -113,6 +119,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         host: Optional[Text] = None,
         event_broker=None,
         spool: bool = True,
+        shared: Optional[bool] = None,
         **kwargs: Any,
     ) -> None:
         # Not SQLTrackerStore.__init__: it waits for the database forever at start-up.
@@ -124,6 +131,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._reads = ThreadPoolExecutor(4, thread_name_prefix="si-tracker-read")
         self._cache: "OrderedDict[str, DialogueStateTracker]" = OrderedDict()
         self._saved: Dict[str, int] = {}  # sender -> events of the cached tracker written/held
+        self._rows: Dict[str, int] = {}  # sender -> its rows in SQL (+ held) as this store knows
+        if shared is None:
+            shared = int(os.environ.get("SI_RASA_SERVERS", "1") or 1) > 1
+        self.shared = shared  # several Rasa servers on this database: check the memory copy
         self._cached_events = 0
         self._afresh: "OrderedDict[str, bool]" = OrderedDict()  # senders with nothing stored
         folder = runtime_dir() / "unsaved-turns"
@@ -162,6 +173,34 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         with self.engine.connect() as conn:
             return [json.loads(data) for data in conn.execute(query).scalars()]
 
+    def _count_rows(self, sender_id: Text) -> int:
+        """How many rows `sender_id` has in SQL (all sessions)."""
+        query = select(func.count()).select_from(self.table)
+        with self.engine.connect() as conn:
+            return conn.execute(query.where(self.table.c.sender_id == sender_id)).scalar_one()
+
+    def _read_counted(self, read, sender_id: Text):
+        """`read(sender_id)`, and the sender's rows in SQL plus those held (for the check of the
+        memory copy; held rows counted first, so a write in between makes it fail, not pass)."""
+        held = len(self.writer.pending_rows(sender_id))
+        events = read(sender_id)
+        return events, held + self._count_rows(sender_id)
+
+    def _unchanged(self, sender_id: Text) -> bool:
+        """With several servers: True when SQL (plus held rows) still has exactly the rows this
+        store knows of for `sender_id`, i.e. no other server took a turn since. A database
+        that can't answer counts as unchanged: no server can write to it either."""
+        known = self._rows.get(sender_id)
+        if known is None:
+            return False
+        try:
+            held = len(self.writer.pending_rows(sender_id))
+            count = self._count_rows(sender_id)
+        except Exception as exc:  # noqa: BLE001 - database down: the memory copy is the best
+            logger.warning("Could not check conversation %s against SQL: %s", sender_id, exc)
+            return True
+        return held + count == known
+
     def _read_with_held_turns(self, sender_id: Text) -> List[Dict[str, Any]]:
         """On the writer thread (no write can interleave): held turns written if possible,
         then the stored events plus those still held."""
@@ -186,18 +225,33 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def _retrieve_session(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         tracker = self._cache.get(sender_id)
+        if tracker is not None and self.shared:
+            try:
+                fresh = await self._off_loop(self._reads, READ_DEADLINE, self._unchanged, sender_id)
+            except asyncio.TimeoutError:
+                fresh = True  # a hung database: nobody else can write either
+            if not fresh or self._cache.get(sender_id) is not tracker:
+                logger.debug("Conversation %s changed on another server: reading it", sender_id)
+                self._forget(sender_id)
+                tracker = None
         if tracker is not None:
             self._cache.move_to_end(sender_id)
             handed = tracker_window.trimmed(tracker)
             if handed is not tracker:
-                self._remember(handed)
+                self._remember(handed, self._rows.get(sender_id))
             return handed
+        rows = None
         try:
             if self.writer.pending_rows(sender_id):
                 executor, read = self.writer.executor, self._read_with_held_turns
             else:
                 executor, read = self._reads, self._read_events
-            events = await self._off_loop(executor, READ_DEADLINE, read, sender_id)
+            if self.shared:
+                events, rows = await self._off_loop(
+                    executor, READ_DEADLINE, self._read_counted, read, sender_id
+                )
+            else:
+                events = await self._off_loop(executor, READ_DEADLINE, read, sender_id)
         except Exception as exc:  # noqa: BLE001 - database down, hung or broken
             logger.error("Could not load conversation %s: %s", sender_id, exc or "timed out")
             notices.tell(sender_id, NO_HISTORY)
@@ -209,7 +263,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         tracker = get_trackers_for_conversation_sessions(tracker)[-1]
         if tracker_window.needs_compaction(tracker):
             tracker = tracker_window.compacted(tracker)
-        self._remember(tracker)
+        self._remember(tracker, rows)
         return tracker
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
@@ -241,10 +295,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def _save(self, tracker: DialogueStateTracker) -> None:
         sender_id = tracker.sender_id
+        known: Optional[int] = None  # the sender's rows in SQL before this save, if known
         if self._cache.get(sender_id) is tracker:
             start = self._saved.get(sender_id, 0)
+            known = self._rows.get(sender_id)
         elif self._afresh.pop(sender_id, None):
-            start = 0
+            start = known = 0
         else:
             start = await self._stored_count(tracker)
         new_events = list(tracker.events)[start:]
@@ -256,7 +312,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         # Trimmed when next handed out, not now: the caller may save this same object again
         # (more events of the same turn), and its events must then be counted from here.
         if self._cache.get(sender_id) is not tracker or new_events:
-            self._remember(tracker)
+            self._remember(tracker, None if known is None else known + len(rows))
 
     async def _write(self, sender_id: Text, rows: List[Dict[str, Any]]) -> bool:
         """Queue the rows and wait (bounded) for them; False when the turn is not kept."""
@@ -278,11 +334,15 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         return True
 
     # -- memory ---------------------------------------------------------------------------------
-    def _remember(self, tracker: DialogueStateTracker) -> None:
+    def _remember(self, tracker: DialogueStateTracker, rows: Optional[int] = None) -> None:
+        """Keep `tracker` in memory; `rows`: the sender's rows in SQL (+ held), if known."""
         sender_id = tracker.sender_id
         self._forget(sender_id)
+        self._afresh.pop(sender_id, None)
         self._cache[sender_id] = tracker
         self._saved[sender_id] = len(tracker.events)
+        if rows is not None:
+            self._rows[sender_id] = rows
         self._cached_events += len(tracker.events)
         while len(self._cache) > 1 and (
             len(self._cache) > CACHED_CONVERSATIONS or self._cached_events > CACHED_EVENTS
@@ -297,6 +357,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._afresh.popitem(last=False)
 
     def _forget(self, sender_id: Text) -> None:
+        self._rows.pop(sender_id, None)
         if self._cache.pop(sender_id, None) is not None:
             self._cached_events -= self._saved.pop(sender_id, 0)
 

@@ -133,3 +133,34 @@ def seeded(engine, use_database):
     from tests.factories import seed_tiers
 
     return seed_tiers(engine)
+
+
+def _service_unavailable(message: str) -> None:
+    if in_ci():
+        pytest.fail(message + " (CI=true: these tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis for the shared lock store (REDIS_URL, default 127.0.0.1:6379): its URL."""
+    from bot.lock_store import RedisUnavailable, connect
+    from bot.lock_store import redis_url as configured
+
+    url = configured()
+    try:
+        connect(url).close()
+    except RedisUnavailable as exc:
+        _service_unavailable(str(exc))
+    return url
+
+
+@pytest.fixture(scope="session")
+def haproxy() -> str:
+    """HAProxy for several Rasa servers (scripts/ensure-haproxy installs it): its path."""
+    from bot.balancer import haproxy_binary
+
+    try:
+        return haproxy_binary()
+    except RuntimeError as exc:
+        _service_unavailable(str(exc))

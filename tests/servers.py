@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 import requests
@@ -188,9 +188,9 @@ def start_rasa(
 class ServeProcess:
     """`python -m bot serve` in the background; its output lines read as they come."""
 
-    def __init__(self, env: Dict[str, str]) -> None:
+    def __init__(self, env: Dict[str, str], args: Sequence[str] = ()) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+            [sys.executable, "-m", "bot", "serve", *args],
             cwd=PROJECT_DIR,
             env=env,
             stdout=subprocess.PIPE,
