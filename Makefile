@@ -7,7 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help venv demo test lint format chat serve train bench browser spark clean
+.PHONY: help venv demo test lint format chat serve train bench browser spark haproxy clean
 
 help:
 	@echo "make demo    demo data -> segments -> trained assistant -> terminal chat (embedded SQLite)"
@@ -33,13 +33,6 @@ serve: venv
 	@if [ "$(RASA_SERVERS)" -gt 1 ]; then scripts/ensure-haproxy; fi
 	$(PY) -m bot serve --rasa-servers $(RASA_SERVERS)
 
-# Several Rasa servers sit behind Debian's HAProxy: `make test` installs it when missing.
-.PHONY: haproxy
-haproxy:
-	@scripts/ensure-haproxy
-
-test: haproxy
-
 train: venv
 	$(PY) -m bot train
 
@@ -57,7 +50,11 @@ browser:
 spark:
 	@scripts/ensure-spark
 
-test: venv browser spark lint
+# Several Rasa servers sit behind Debian's HAProxy: `make test` installs it when missing.
+haproxy:
+	@scripts/ensure-haproxy
+
+test: venv browser spark haproxy lint
 	$(PY) -m pytest
 
 bench: venv

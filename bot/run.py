@@ -9,7 +9,7 @@ serve  starts the action server and the Rasa server (REST, web chat, and Slack w
        (bot/supervisor.py); their health is in <runtime folder>/health.json.
        `--rasa-servers N` (or SI_RASA_SERVERS) runs N Rasa servers on the ports after
        RASA_PORT (RASA_BACKEND_PORT for the first), behind HAProxy on RASA_PORT, sharing the
-       SQL tracker store and the Redis lock store at REDIS_URL (docs/scale-rasa.md).
+       SQL tracker store and the Redis lock store at REDIS_URL (docs/scale.md).
 train  trains the model if the training data changed.
 """
 
