@@ -12,6 +12,7 @@ from segmentation.aggregate import CATEGORY_KEYS, GROUP_KEYS, users_exist
 from segmentation.build import build_segments
 from segmentation.cli import engine_from_args
 from segmentation.clustering import ALGORITHMS, OUTLIER_METHODS, ClusterSettings
+from segmentation.engine import add_engine_options, engine_from_options
 from segmentation.errors import EXIT_BAD_INPUT, ConfigError, NoDataError
 from segmentation.language.vocabulary import Vocabulary
 from segmentation.queries import SegmentQueries
@@ -86,7 +87,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     engine = engine_from_args(args)
     window = parse_duration(args.window) if args.window else None
-    compute = compute_engine(args)
+    compute = engine_from_options(args)
     try:
         with refresh_lock(engine, args.wait):
             result = build_segments(
@@ -104,51 +105,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     print_build(result, engine)
     print_pruned(pruned)
     return 0
-
-
-def compute_engine(args: argparse.Namespace):
-    """The engine named by --engine, with its Spark options."""
-    from segmentation.engine import make_engine
-
-    if args.engine != "spark":
-        if args.events_file:
-            raise ConfigError("--events-file is read by the Spark engine: add --engine spark")
-        return make_engine(args.engine)
-    return make_engine(
-        "spark",
-        master=args.spark_master,
-        event_files=args.events_file,
-        partitions=args.spark_partitions,
-    )
-
-
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """--engine and the Spark engine's options."""
-    from segmentation.engine import ENGINES
-
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="scikit-learn",
-        help="where to compute (default %(default)s)",
-    )
-    parser.add_argument(
-        "--spark-master",
-        help="Spark master URL (default: spark-submit's --master, else local[*])",
-    )
-    parser.add_argument(
-        "--spark-partitions",
-        type=int,
-        default=8,
-        help="JDBC read partitions per event table (default %(default)s)",
-    )
-    parser.add_argument(
-        "--events-file",
-        action="append",
-        metavar="TABLE=PATH",
-        help="with --engine spark: read an event table from Parquet or CSV instead of the "
-        "database (clickstream=, search_queries=, article_views=); repeatable",
-    )
 
 
 def print_pruned(pruned: List[int]) -> None:

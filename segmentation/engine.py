@@ -9,6 +9,7 @@ surrounds them is shared: dropping constant features, naming segments by engagem
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Dict, List, Optional, Protocol, Sequence
@@ -98,3 +99,44 @@ def make_engine(name: str = "scikit-learn", **options) -> Engine:
 
         return SparkEngine(**options)
     raise ConfigError(f"unknown engine '{name}': use {' or '.join(ENGINES)}")
+
+
+def engine_from_options(args: argparse.Namespace):
+    """The engine named by --engine, with its Spark options."""
+    if args.engine != "spark":
+        if args.events_file:
+            raise ConfigError("--events-file is read by the Spark engine: add --engine spark")
+        return make_engine(args.engine)
+    return make_engine(
+        "spark",
+        master=args.spark_master,
+        event_files=args.events_file,
+        partitions=args.spark_partitions,
+    )
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and the Spark engine's options."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="scikit-learn",
+        help="where to compute (default %(default)s)",
+    )
+    parser.add_argument(
+        "--spark-master",
+        help="Spark master URL (default: spark-submit's --master, else local[*])",
+    )
+    parser.add_argument(
+        "--spark-partitions",
+        type=int,
+        default=8,
+        help="JDBC read partitions per event table (default %(default)s)",
+    )
+    parser.add_argument(
+        "--events-file",
+        action="append",
+        metavar="TABLE=PATH",
+        help="with --engine spark: read an event table from Parquet or CSV instead of the "
+        "database (clickstream=, search_queries=, article_views=); repeatable",
+    )
