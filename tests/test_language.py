@@ -198,6 +198,17 @@ def test_user_ids_in_the_datas_own_format():
     assert read("top 10 users", users={"10"}).query.measure == "list"
 
 
+def test_a_list_size_is_never_taken_for_a_user_id():
+    # "the 7 ... users": the words between the number and "users" don't make it a user id,
+    # even in a run that has a user called "7" (a list's default size is 10)
+    query = read("who are the 7 least active premium users", users={"7"}).query
+    assert (query.measure, query.limit, query.user_id, query.order) == ("list", 7, None, "least")
+    query = read("show me 7 users", users={"7"}).query
+    assert (query.measure, query.limit) == ("list", 7)
+    # a user id stays a user id
+    assert read("which segment is user 7 in", users={"7"}).query.user_id == "7"
+
+
 def test_missing_parts_are_asked_with_the_runs_own_choices():
     ask = read("average of the casual users", APPS).ask
     assert ask[0] == "Which measure?" and ask[2][0] == "Average Screen Time"

@@ -32,6 +32,7 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
                 "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}  # fmt: skip
 LIST_LEADS = {"top", "bottom", "first", "last", "show", "list", "give", "get", "next", "best",
               "worst", "see", "display"}  # fmt: skip
+LIST_DETERMINERS = {"the", "these", "those", "our", "my"}
 USER_NOUN_STEMS = {stem(n) for n in lexicon.USER_NOUNS}
 ATTRIBUTE_NOUNS = frozenset(
     noun for a in ATTRIBUTES.values() for noun in a.nouns if " " not in noun
@@ -205,7 +206,10 @@ def _limits(parts: Parts, taken: Set[int]) -> None:
         if number is None or i in taken or token.lower == "one":
             continue
         lead = i > 0 and tokens[i - 1].lower in LIST_LEADS
-        follows = any(t.stem in USER_NOUN_STEMS for t in tokens[i + 1 : i + 4])
+        # "20 users", "10 premium users"; after a determiner a longer reach: "the 10 least
+        # active premium users"
+        reach = 6 if i > 0 and tokens[i - 1].lower in LIST_DETERMINERS else 4
+        follows = any(t.stem in USER_NOUN_STEMS for t in tokens[i + 1 : i + reach])
         if lead or (follows and not _year_like(token)):
             parts.limit = number
             parts.limit_said = " ".join(t.text for t in tokens[max(0, i - lead) : i + 1])
