@@ -71,7 +71,7 @@ EVENT_FEATURES: Dict[str, FeatureSpec] = {
             "article_views",
             "article views",
             "views",
-            aliases=("articles read", "articles viewed", "article reads"),
+            aliases=("articles read", "articles viewed", "article reads", "articles"),
         ),
         FeatureSpec(
             "total_article_time",

@@ -214,3 +214,12 @@ def test_missing_parts_are_asked_with_the_runs_own_choices():
     assert ask[0] == "Which measure?" and ask[2][0] == "Average Screen Time"
     ask = read("describe the segment", APPS, intent="ask_segment_profile").ask
     assert ask[2] == ["Dormant", "Casual", "Regular", "Power Users"]
+
+
+def test_articles_alone_are_article_views_not_time_on_them():
+    run = run_info(features=("clicks", "article_views", "avg_article_time", "total_article_time"))
+    fewest = read("which segment reads the fewest articles", run).query
+    assert (fewest.features, fewest.rank) == (("article_views",), "least")
+    assert read("which segment has the most time on articles", run).query.features == (
+        "avg_article_time",
+    )
