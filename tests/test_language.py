@@ -223,3 +223,19 @@ def test_articles_alone_are_article_views_not_time_on_them():
     assert read("which segment has the most time on articles", run).query.features == (
         "avg_article_time",
     )
+
+
+def test_a_bound_is_never_a_user_id_and_is_not_dropped():
+    # numeric user ids (Globo's are) must not turn "over 40" into a lookup of user 40; the
+    # bound is a part nothing can apply, so the question is not answered as if it weren't there
+    users = {"40", "30", "25", "34"}
+    for text in (
+        "describe the least engaged users who are over 40",
+        "how many users aged over 30 are highly engaged",
+        "what do power users aged 25 to 34 look like",
+    ):
+        understood = read(text, users=users)
+        assert understood.query.user_id is None, text
+        assert not understood.answerable and understood.unknown, text
+    assert read("which segment is user 40 in", users=users).query.user_id == "40"
+    assert read("segment of 40", users=users).query.user_id == "40"

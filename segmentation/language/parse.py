@@ -37,6 +37,9 @@ USER_NOUN_STEMS = {stem(n) for n in lexicon.USER_NOUNS}
 ATTRIBUTE_NOUNS = frozenset(
     noun for a in ATTRIBUTES.values() for noun in a.nouns if " " not in noun
 )
+# A number right after these is a quantity or a bound ("over 40", "aged 25 to 34"), not a user.
+BOUND_WORDS = {"over", "under", "above", "below", "than", "between", "to", "aged", "age", "ages",
+               "least", "most", "within", "exactly", "about", "around"}  # fmt: skip
 ID_LEADS = {"user", "customer", "member", "account", "id", "uid", "userid", "user_id", "client",
             "subscriber", "#"}  # fmt: skip
 
@@ -242,6 +245,8 @@ def _user_ids(parts: Parts, taken: Set[int], find_users) -> None:
         shaped = any(c.isdigit() for c in token.text) or UUID.match(token.text)
         if i > 0 and tokens[i - 1].lower in ATTRIBUTE_NOUNS:
             continue  # "country 10", "plan 2": a value of that attribute, not a user
+        if i > 0 and tokens[i - 1].lower in BOUND_WORDS:
+            continue  # "over 40", "25 to 34": a bound, not a user
         if led or shaped:
             if token.lower in ID_LEADS or (token.is_stop and not shaped):
                 continue
