@@ -39,13 +39,13 @@ def ensure_run(demo_users: int) -> None:
     from segmentation.demo import build_demo
     from segmentation.queries import SegmentQueries
 
+    queries = SegmentQueries()
     try:
-        run = SegmentQueries().current_run()
+        run = queries.current_run()
         print(f"Using segments from {run.label} ({run.n_users:,} users).")
         return
     except NoDataError:
         print("No segmentation run yet: building demo data and segments first.")
-    queries = SegmentQueries()
     result = build_demo(queries.engine, demo_users, say=print)
     print(f"Run #{result.run_id} is current: {result.n_users:,} users.")
 

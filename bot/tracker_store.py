@@ -179,12 +179,13 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         with self.engine.connect() as conn:
             return conn.execute(query.where(self.table.c.sender_id == sender_id)).scalar_one()
 
-    def _read_counted(self, read, sender_id: Text):
-        """`read(sender_id)`, and the sender's rows in SQL plus those held (for the check of the
-        memory copy; held rows counted first, so a write in between makes it fail, not pass)."""
+    def _known_rows(self, sender_id: Text, read=None):
+        """The sender's rows held plus those in SQL (held counted first, so a write in between
+        makes the memory check fail, not pass); with `read`, (read(sender_id), rows)."""
         held = len(self.writer.pending_rows(sender_id))
-        events = read(sender_id)
-        return events, held + self._count_rows(sender_id)
+        events = read(sender_id) if read is not None else None
+        rows = held + self._count_rows(sender_id)
+        return rows if read is None else (events, rows)
 
     def _unchanged(self, sender_id: Text) -> bool:
         """With several servers: True when SQL (plus held rows) still has exactly the rows this
@@ -194,12 +195,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         if known is None:
             return False
         try:
-            held = len(self.writer.pending_rows(sender_id))
-            count = self._count_rows(sender_id)
+            return self._known_rows(sender_id) == known
         except Exception as exc:  # noqa: BLE001 - database down: the memory copy is the best
             logger.warning("Could not check conversation %s against SQL: %s", sender_id, exc)
             return True
-        return held + count == known
 
     def _read_with_held_turns(self, sender_id: Text) -> List[Dict[str, Any]]:
         """On the writer thread (no write can interleave): held turns written if possible,
@@ -248,7 +247,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 executor, read = self._reads, self._read_events
             if self.shared:
                 events, rows = await self._off_loop(
-                    executor, READ_DEADLINE, self._read_counted, read, sender_id
+                    executor, READ_DEADLINE, self._known_rows, sender_id, read
                 )
             else:
                 events = await self._off_loop(executor, READ_DEADLINE, read, sender_id)

@@ -139,6 +139,7 @@ class ScikitLearnEngine:
 
     def __init__(self) -> None:
         self._pipeline: Optional[Pipeline] = None
+        self._fitted = None  # (the FeatureFrame fitted on, its cluster ids)
 
     def aggregate(self, db, source="events", features=None, lower_is_better=None, window=None):
         """Per-user features from the database (segmentation.features)."""
@@ -149,7 +150,8 @@ class ScikitLearnEngine:
     ) -> SegmentModel:
         """Fit outliers -> scaler -> estimator on the `used` features."""
         values = features.frame[[spec.name for spec in used]].to_numpy(dtype=float)
-        self._pipeline = make_model(settings).fit(values)
+        self._pipeline = make_model(settings)
+        self._fitted = (features, self._pipeline.fit_predict(values))
         handler, scaler, estimator = (step for _, step in self._pipeline.steps)
         return SegmentModel.from_fit(
             [spec.name for spec in used],
@@ -162,12 +164,14 @@ class ScikitLearnEngine:
         )
 
     def assign(self, features: FeatureFrame, model: SegmentModel) -> np.ndarray:
-        """Each user's segment rank, as the fitted estimator predicts it."""
-        values = features.frame[model.features].to_numpy(dtype=float)
+        """Each user's segment rank, as the fitted estimator labelled (or predicts) it."""
+        fitted_on, cluster_ids = self._fitted
+        if features is not fitted_on:  # other users than those fitted: predict theirs
+            cluster_ids = self._pipeline.predict(features.frame[model.features].to_numpy(float))
         order = rank_order(_centres(self._pipeline[-1]), model.lower_is_better)
         rank_of_cluster = np.empty_like(order)
         rank_of_cluster[order] = np.arange(len(order))
-        return rank_of_cluster[self._pipeline.predict(values)]
+        return rank_of_cluster[cluster_ids]
 
 
 def feature_separation(

@@ -46,7 +46,7 @@ class SparkEngine:
         self._spark = spark
         self._owned = False  # stop() ends only a session this engine started
         self._features = None  # the per-user Spark DataFrame (cached)
-        self._fitted = None  # (MLlib KMeansModel, rank of each cluster id)
+        self._fitted = None  # (MLlib KMeansModel, the scaled frame, rank of each cluster id)
         self.timings: Dict[str, float] = {}
 
     def spark(self, db=None):
@@ -194,10 +194,9 @@ class SparkEngine:
         return by_user.to_numpy(dtype=int)
 
     def _frame(self, features: FeatureFrame, names: List[str]):
-        """The Spark per-user frame (from aggregate, or made from a pandas frame)."""
+        """The Spark per-user frame `aggregate` made."""
         if self._features is None:
-            frame = features.frame[names].reset_index()
-            self._features = self.spark().createDataFrame(frame)
+            raise ConfigError("the Spark engine fits the features its own aggregate made")
         return self._features.select("user_id", *names)
 
     def stop(self) -> None:

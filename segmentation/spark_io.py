@@ -10,6 +10,7 @@ scripts/ensure-spark installs when missing (`default-jre-headless`, `libmariadb-
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -99,7 +100,7 @@ def session(master: Optional[str] = None, dialect: Optional[str] = None, app: st
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
     builder = (
         builder.appName(f"segment-insights-{app}")
