@@ -239,3 +239,16 @@ def test_a_bound_is_never_a_user_id_and_is_not_dropped():
         assert not understood.answerable and understood.unknown, text
     assert read("which segment is user 40 in", users=users).query.user_id == "40"
     assert read("segment of 40", users=users).query.user_id == "40"
+
+
+def test_a_condition_on_a_value_is_said_not_dropped():
+    # "how many ... have more than average clicks" must not become the segment's mean clicks
+    for text, said in (
+        ("how many highly engaged users have more than average clicks", "more than average"),
+        ("how many users searched over 3 times", "over 3 times"),
+        ("low engagement users with clicks below the median", "below the median"),
+    ):
+        understood = read(text)
+        assert not understood.answerable, text
+        assert any(f'"{said}"' in problem for problem in understood.problems), text
+    assert read("how many highly engaged users are there").answerable

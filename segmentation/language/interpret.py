@@ -110,6 +110,11 @@ def understand(
         result.follow_up = True
     result.query = _whole_population(query)
     _check_needs(result, vocabulary)
+    for said in parts.conditions:
+        result.problems.append(
+            f'"{said}": I count and measure whole segments, filtered by the users\' '
+            "attributes, not the users above or below a value"
+        )
     for _, user in parts.missing_users:
         result.problems.append(f"user {user} is not in {run.label}")
     result.unknown = [t.text for t in parts.unknown]

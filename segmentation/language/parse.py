@@ -67,6 +67,7 @@ class Parts:
     missing_users: List[Tuple[int, str]] = field(default_factory=list)  # "user X", X unknown
     limit: Optional[int] = None
     limit_said: str = ""
+    conditions: List[str] = field(default_factory=list)  # "more than average", "over 3 times"
     run: Optional[object] = None  # a run id, "previous" or "all"
     unknown: List[Token] = field(default_factory=list)
     truncated: bool = False
@@ -163,6 +164,7 @@ def read(
     for mention in parts.mentions:
         taken |= set(range(mention.start, mention.end))
     _grammar(parts, taken)
+    parts.conditions = _conditions(tokens)
     known = shape_words()
     parts.unknown = [
         t
@@ -223,6 +225,32 @@ def _limits(parts: Parts, taken: Set[int]) -> None:
                     Word("direction", _lead_direction(tokens[i - 1].lower), i - 1, i, "")
                 )
             return
+
+
+COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower", "bigger", "smaller"}
+THRESHOLDS = {"average", "avg", "mean", "median", "usual", "normal", "typical"}
+
+
+def _conditions(tokens: List[Token]) -> List[str]:
+    """Conditions on a value ("more than average", "over 3 times", "below the median"):
+    phrases no query can apply, found so that the answer says so instead of dropping them."""
+    found = []
+    for i, token in enumerate(tokens):
+        if token.lower == "than" and i > 0 and tokens[i - 1].lower in COMPARATIVES:
+            start = i - 1
+        elif token.lower in ("over", "under", "above", "below"):
+            start = i
+        else:
+            continue
+        end = i + 1
+        if end < len(tokens) and tokens[end].lower == "the":
+            end += 1
+        if end < len(tokens) and (tokens[end].lower in THRESHOLDS or _number(tokens[end])):
+            end += 1
+            if end < len(tokens) and tokens[end].lower in ("times", "x", "%", "percent"):
+                end += 1
+            found.append(" ".join(t.text for t in tokens[start:end]))
+    return found
 
 
 def _lead_direction(word: str) -> str:
