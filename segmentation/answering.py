@@ -256,7 +256,8 @@ class Answers:
             raise NoDataError("which segment? Name one of the run's segments")
         run, summaries, overall, _ = self._summaries_for(query)
         summary = next(s for s in summaries if s.name == query.segments[0])
-        return SegmentProfile(run, summary, self._compare(run, summary.means, overall), query)
+        features = self._compare(run, _asked(summary.means, query), overall)
+        return SegmentProfile(run, summary, features, query)
 
     def filtered_comparison(self, query: Query) -> SegmentComparison:
         """Two segments' averages side by side (under the filters)."""
@@ -265,7 +266,8 @@ class Answers:
         run, summaries, _, _ = self._summaries_for(query)
         by_name = {s.name: s for s in summaries}
         a, b = by_name[query.segments[0]], by_name[query.segments[1]]
-        return SegmentComparison(run, a, b, self._compare(run, a.means, b.means), query)
+        features = self._compare(run, _asked(a.means, query), b.means)
+        return SegmentComparison(run, a, b, features, query)
 
     # --- users -------------------------------------------------------------------------------
     def members_page(self, query: Query) -> Members:
@@ -439,3 +441,10 @@ def _complete_segments(groups: List[Group], query: Query, asked, everyone: int) 
         return groups
     by_key = {g.key: g for g in groups}
     return [by_key.get((name,), Group((name,), 0, None, everyone)) for name in asked]
+
+
+def _asked(means: Dict[str, float], query: Query) -> Dict[str, float]:
+    """The means of the features a question names ("compare them on ratings"), else all."""
+    if not query.features:
+        return means
+    return {f: means.get(f, 0.0) for f in query.features}

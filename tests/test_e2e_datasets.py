@@ -293,6 +293,16 @@ def test_apps_custom_names_and_column_words(apps):
     dormant = apps.count("segment = 'Dormant'")
     reply = say("casual vs dormant")
     assert reply.startswith(f"*Casual* ({casual:,} users) vs *Dormant* ({dormant:,} users)")
+    # a comparison naming its statistic and feature: that statistic of that feature only
+    reply = say("median ratings for dormant vs regular users")
+    assert reply.startswith("Median Ratings of *Dormant* and *Regular* users, by segment"), reply
+    for name in ("Dormant", "Regular"):
+        value = fmt.number(median(apps.values("Ratings", "segment = :s", s=name)))
+        assert re.search(rf"{name}\s+{re.escape(value)}\s", reply), (name, value, reply)
+    assert "Average Screen Time" not in reply
+    reply = say("compare dormant and regular on ratings")
+    assert "averages per user" in reply and "Ratings" in reply
+    assert "Average Screen Time" not in reply and "Last Visited" not in reply
 
 
 def test_apps_has_no_users_table(apps):

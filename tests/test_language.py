@@ -252,3 +252,19 @@ def test_a_condition_on_a_value_is_said_not_dropped():
         assert not understood.answerable, text
         assert any(f'"{said}"' in problem for problem in understood.problems), text
     assert read("how many highly engaged users are there").answerable
+
+
+def test_a_comparison_that_names_its_statistic_is_that_statistic_per_segment():
+    # the comparison table holds averages: "median ... vs ..." must not become it
+    median = read("median ratings for dormant vs regular users", APPS).query
+    assert (median.measure, median.features) == ("median", ("Ratings",))
+    assert (median.segments, median.group_by) == (("Dormant", "Regular"), ("segment",))
+    sizes = read("how many casual vs regular users", APPS).query
+    assert (sizes.measure, sizes.segments, sizes.group_by) == (
+        "count",
+        ("Casual", "Regular"),
+        ("segment",),
+    )
+    on = read("compare dormant and regular on ratings", APPS).query
+    assert (on.measure, on.features) == ("compare", ("Ratings",))
+    assert read("casual vs dormant", APPS).query.measure == "compare"

@@ -83,6 +83,8 @@ def understand(
     if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
         if features and measure == "mean" and not parts.has("measure"):
             measure = "max" if direction == "most" else "min"
+    if measure == "compare":
+        measure, group_by = _compared_by(parts, features, measure, group_by)
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
     if measure is None and not follow_up and segments:
         measure = "count"  # a segment on its own: its size
@@ -354,6 +356,17 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
     if default == "user":  # a user question without a user id in it
         return "count" if (segments or filters) else None
     return default
+
+
+def _compared_by(parts, features, measure, group_by):
+    """A comparison that names its statistic ("median ratings of dormant vs regular", "how
+    many casual vs regular users") is that statistic side by side, per segment: the
+    comparison table holds averages only."""
+    said = parts.values("measure")
+    for stat in ("median", "min", "max", "sum", "share", "count"):
+        if stat in said and (features or stat in ("share", "count")):
+            return stat, ["segment"]
+    return measure, group_by
 
 
 def _shape_fits(shape, parts, features, segments, filters, intent) -> bool:

@@ -86,7 +86,7 @@ def comparison(result: SegmentComparison) -> Reply:
     a, b = result.first, result.second
     reply = Reply().text(
         f"*{a.name}* ({fmt.count(a.size)} users) vs *{b.name}* ({fmt.count(b.size)} users)"
-        f"{_scope(result.query)}, biggest differences first:"
+        f"{_scope(result.query)}: averages per user, biggest differences first:"
     )
     reply.table(["feature", a.name, b.name, "ratio"], comparison_rows(result.features))
     return say.source(reply, result.run)
