@@ -268,3 +268,33 @@ def test_a_comparison_that_names_its_statistic_is_that_statistic_per_segment():
     on = read("compare dormant and regular on ratings", APPS).query
     assert (on.measure, on.features) == ("compare", ("Ratings",))
     assert read("casual vs dormant", APPS).query.measure == "compare"
+    ask = read("describe power users by median", APPS).ask
+    assert ask[0] == "Which measure?"  # a profile holds averages: the median of which one?
+    assert read("median of casual vs regular", APPS).query.measure == "median"
+
+
+def test_users_are_counted_never_what_they_did():
+    # "how many searches" right after the count word is searches per user
+    query = read("how many searches per low engagement user").query
+    assert (query.measure, query.features, query.segments) == (
+        "mean",
+        ("searches",),
+        ("Low Engagement",),
+    )
+    assert read("how many clicks by segment").query.measure == "mean"
+    # elsewhere it is a condition on the value, or a share of a total: said, never dropped
+    for text, said in (
+        ("how many highly engaged users searched", "searched"),
+        ("how many users have clicks", "clicks"),
+        ("what share of clicks come from highly engaged users", "clicks"),
+    ):
+        understood = read(text)
+        assert not understood.answerable, text
+        assert any(problem.startswith(f'"{said}": I count') for problem in understood.problems)
+    assert read("how many highly engaged users").answerable
+
+
+def test_a_short_word_is_not_read_as_a_longer_one():
+    understood = read("how many clicks do highly engaged users make")
+    assert understood.notes == [] and understood.answerable
+    assert read("avg clikcs of higly engaged users").query.features == ("clicks",)

@@ -83,8 +83,10 @@ def understand(
     if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
         if features and measure == "mean" and not parts.has("measure"):
             measure = "max" if direction == "most" else "min"
-    if measure == "compare":
-        measure, group_by = _compared_by(parts, features, measure, group_by)
+    if measure in ("compare", "profile"):
+        measure, group_by = _tabled_by(parts, measure, group_by)
+    if measure in ("count", "share") and features:
+        measure = _counted_feature(parts, measure, result)
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
     if measure is None and not follow_up and segments:
         measure = "count"  # a segment on its own: its size
@@ -358,15 +360,35 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
     return default
 
 
-def _compared_by(parts, features, measure, group_by):
-    """A comparison that names its statistic ("median ratings of dormant vs regular", "how
-    many casual vs regular users") is that statistic side by side, per segment: the
-    comparison table holds averages only."""
+def _tabled_by(parts, measure, group_by):
+    """Profiles and comparisons are tables of averages. One that names another statistic
+    ("median ratings of dormant vs regular", "describe power users by median", "how many
+    casual vs regular users") is that statistic (per segment when compared); without a
+    feature the answer asks which one."""
     said = parts.values("measure")
-    for stat in ("median", "min", "max", "sum", "share", "count"):
-        if stat in said and (features or stat in ("share", "count")):
-            return stat, ["segment"]
+    stats = ("median", "min", "max", "sum") + (("share", "count") if measure == "compare" else ())
+    for stat in stats:
+        if stat in said:
+            return stat, ["segment"] if measure == "compare" else group_by
     return measure, group_by
+
+
+def _counted_feature(parts: Parts, measure: str, result: Understanding) -> str:
+    """Users are counted, never events: "how many searches" right after the count word is
+    searches per user (as "number of searches"); a feature elsewhere in a count or a share
+    ("how many power users left a review", "what share of clicks") is a condition on its
+    value or a share of its total, which the answer says it can't apply."""
+    counted = [w for w in parts.words if w.group == "measure" and w.value == measure]
+    for mention in parts.of_kind("feature"):
+        if measure == "count" and any(mention.start - 1 <= w.end <= mention.start for w in counted):
+            return "mean"
+        what = "shares of users" if measure == "share" else "users"
+        result.problems.append(
+            f'"{mention.said}": I count {what} in segments and by their attributes, not by '
+            "what they did; ask for the average, median or total of "
+            + mention.of_kind("feature")[0].label
+        )
+    return measure
 
 
 def _shape_fits(shape, parts, features, segments, filters, intent) -> bool:

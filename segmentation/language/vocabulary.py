@@ -25,6 +25,7 @@ from segmentation.results import RunInfo
 KIND_ORDER = ("segment", "feature", "value", "attribute")
 FUZZY_MIN_LENGTH = 4
 FUZZY_CUTOFF = 80.0
+SHORT_FUZZY_CUTOFF = 85.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,9 @@ class Vocabulary:
             return word, False
         if len(token.lower) < FUZZY_MIN_LENGTH or word in GRAMMAR_STEMS or token.is_number:
             return word, False
-        found = process.extractOne(word, self.stems, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        # a short word may miss one letter, never two ("make" is not "market")
+        cutoff = FUZZY_CUTOFF if len(word) > 4 else SHORT_FUZZY_CUTOFF
+        found = process.extractOne(word, self.stems, scorer=fuzz.ratio, score_cutoff=cutoff)
         return (found[0], True) if found else (word, False)
 
     def mentions(self, tokens: Sequence[Token], taken: Iterable[int] = ()) -> List[Mention]:
