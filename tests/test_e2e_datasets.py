@@ -217,6 +217,28 @@ def test_demo_filtered_mean_and_median(demo):
     ), reply
 
 
+def test_demo_values_side_by_side(demo):
+    from segmentation import formatting as fmt
+
+    say = demo.chat()
+    reply = say("average clicks of highly engaged users on android vs ios")
+    assert reply.startswith(
+        "Average clicks of *Highly Engaged* users on Android or iOS, by device"
+    ), reply
+    for device in ("Android", "iOS"):
+        values = demo.values("clicks", "segment = 'Highly Engaged' AND device = :d", d=device)
+        mean = fmt.number(sum(values) / len(values))
+        assert re.search(rf"{device}\s+{re.escape(mean)}\s+{len(values):,}", reply), reply
+    # "top 3 countries by ...": countries ranked, "by" is not Belarus
+    top = demo.sql(
+        "SELECT country, COUNT(*) AS n FROM user_segments WHERE run_id = :run AND "
+        "segment = 'Highly Engaged' GROUP BY country ORDER BY n DESC, country LIMIT 1",
+        run=demo.run,
+    )[0]
+    reply = say("top 3 countries by highly engaged users")
+    assert f"({top[0]})* has the most *Highly Engaged* users: *{top[1]:,}*" in reply, reply
+
+
 def test_demo_directions_are_honoured(demo):
     say = demo.chat()
     means = demo.sql(

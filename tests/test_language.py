@@ -298,3 +298,31 @@ def test_a_short_word_is_not_read_as_a_longer_one():
     understood = read("how many clicks do highly engaged users make")
     assert understood.notes == [] and understood.answerable
     assert read("avg clikcs of higly engaged users").query.features == ("clicks",)
+
+
+def test_values_set_side_by_side_are_one_group_each():
+    # "android vs ios" compares devices: never the two devices pooled, never two segments
+    query = read("average clicks of highly engaged users on android vs ios").query
+    assert (query.measure, query.group_by, query.segments) == (
+        "mean",
+        ("device",),
+        ("Highly Engaged",),
+    )
+    assert [f.values for f in query.filters] == [("Android", "iOS")]
+    query = read("compare android and ios users").query
+    assert (query.measure, query.group_by, query.segments) == ("count", ("device", "segment"), ())
+    assert read("median clicks android versus web").query.group_by == ("device",)
+    # two segments on one device stay a comparison of segments
+    assert read("compare low and high users on android").query.measure == "compare"
+
+
+def test_a_grouping_word_is_not_a_country_code_and_top_countries_rank_them():
+    query = read("top 3 countries by highly engaged users").query
+    assert (query.measure, query.group_by, query.rank, query.filters) == (
+        "count",
+        ("country",),
+        "most",
+        (),
+    )
+    understood = read("how many users in country BY")  # in capitals it is the code
+    assert any("Belarus (BY)" in problem for problem in understood.problems)

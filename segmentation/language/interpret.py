@@ -83,8 +83,14 @@ def understand(
     if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
         if features and measure == "mean" and not parts.has("measure"):
             measure = "max" if direction == "most" else "min"
+    contrasted = _contrasted(parts, segments, filters, group_by)
     if measure in ("compare", "profile"):
         measure, group_by = _tabled_by(parts, measure, group_by)
+    if contrasted:  # "android vs ios": side by side, one group per value
+        if measure in (None, "compare", "profile", "overview", "count"):
+            measure = "mean" if features else "count"
+        counted = measure in ("count", "share") and not segments
+        group_by = [contrasted] + (["segment"] if counted else [])
     if measure in ("count", "share") and features:
         measure = _counted_feature(parts, measure, result)
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
@@ -269,7 +275,10 @@ def _grouping(parts: Parts, vocabulary: Vocabulary, result: Understanding) -> Li
     present = set(vocabulary.run.params.get("attributes", []))
     for mention in parts.of_kind("attribute"):
         attribute = mention.of_kind("attribute")[0].key
-        grouped = parts.before(mention.start, ("grouping", "which"), 3)
+        # "by country", "which country", "top 3 countries"
+        grouped = parts.before(mention.start, ("grouping", "which"), 3) or (
+            _plural(mention.said) and parts.before(mention.start, ("direction",), 2)
+        )
         if attribute == "signup_date":
             if grouped and "signup_date" not in present:
                 result.problems.append(_no_attribute(vocabulary.run, "signup_date", mention.said))
@@ -305,6 +314,10 @@ def _grouping(parts: Parts, vocabulary: Vocabulary, result: Understanding) -> Li
                 groups.append(period)
             parts.unknown = [t for t in parts.unknown if t.index != token.index]
     return groups[:2]
+
+
+def _plural(said: str) -> bool:
+    return said.lower().endswith("s")
 
 
 PERIODS = {"month": "signup_month", "months": "signup_month", "monthly": "signup_month",
@@ -358,6 +371,17 @@ def _measure(parts, intent, features, group_by, segments, filters) -> Optional[s
     if default == "user":  # a user question without a user id in it
         return "count" if (segments or filters) else None
     return default
+
+
+def _contrasted(parts, segments, filters, group_by) -> Optional[str]:
+    """The attribute whose values a comparison sets side by side ("android vs ios", "free
+    versus premium users"), when it compares no two segments."""
+    if not parts.has("shape", "compare") or len(segments) >= 2 or group_by:
+        return None
+    for f in filters:
+        if len(f.values) >= 2 and not f.exclude:
+            return f.attribute
+    return None
 
 
 def _tabled_by(parts, measure, group_by):

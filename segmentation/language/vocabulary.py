@@ -234,7 +234,10 @@ class Vocabulary:
         return entries
 
     def _next_to(self, word: Token, tokens: Sequence[Token], attribute: str) -> bool:
-        """True when the attribute's own name is right before or after `word`."""
+        """True when the attribute's own name is right before or after `word`, which is not
+        a grammar word in small letters ("countries by" is a grouping, not Belarus)."""
+        if word.stem in GRAMMAR_STEMS and not word.text.isupper():
+            return False
         nouns = {phrase(n) for n in ATTRIBUTES[attribute].nouns} if attribute else set()
         for other in (word.index - 1, word.index + 1):
             if 0 <= other < len(tokens) and (tokens[other].stem,) in nouns:
