@@ -109,6 +109,9 @@ def plan(turn: Turn) -> Union[Planned, Answer]:
     vocabulary = Vocabulary.for_run(run)
     previous = _previous(turn)
     understanding = _understand(turn, vocabulary, previous, run)
+    if understanding.read_nothing and not understanding.problems:
+        # no word of it is known ("what's bitcoin trading at"): never "Which segment?"
+        return replies.clarify(understanding, turn, vocabulary), []
     if understanding.ask:
         return replies.ask(understanding, turn), _remember(understanding.query)
     if not understanding.answerable:

@@ -387,3 +387,7 @@ def test_words_nothing_can_read_get_a_clarification_whatever_the_intent(seeded):
     assert '"blorp", "zzz", "quux"' in message["text"]
     body = only_text(ask("how many blorp users?", "ask_segment_size")[0])
     assert body.startswith("I can't answer that exactly") and '"blorp"' in body
+    # an intent that needs a part (a profile needs a segment) doesn't turn it into a question
+    (message,) = ask("what's bitcoin trading at", "ask_segment_profile")[0]
+    assert message["text"].startswith("I'm not sure what you mean."), message
+    assert '"bitcoin"' in message["text"]
