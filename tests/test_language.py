@@ -326,3 +326,19 @@ def test_a_grouping_word_is_not_a_country_code_and_top_countries_rank_them():
     )
     understood = read("how many users in country BY")  # in capitals it is the code
     assert any("Belarus (BY)" in problem for problem in understood.problems)
+
+
+def test_a_second_feature_is_never_dropped():
+    # averages of several features for one segment: its profile on those features
+    query = read("average clicks and searches of highly engaged users").query
+    assert (query.measure, query.features) == ("profile", ("clicks", "searches"))
+    # a statistic or a ranking is of one feature: the others are said
+    for text, said in (
+        ("what is the average number of clicks per session", '"per session": I can\'t divide'),
+        ("top 5 users by clicks and searches", '"searches": I give one measure at a time'),
+        ("median clicks and searches by device", '"searches": I give one measure at a time'),
+    ):
+        understood = read(text)
+        assert not understood.answerable, text
+        assert any(problem.startswith(said) for problem in understood.problems), text
+    assert read("average time per click").answerable  # one feature whose name has "per"

@@ -93,6 +93,8 @@ def understand(
         group_by = [contrasted] + (["segment"] if counted else [])
     if measure in ("count", "share") and features:
         measure = _counted_feature(parts, measure, result)
+    if len(features) > 1 and measure in (*STAT_MEASURES, "list"):
+        measure = _several_features(parts, measure, segments, group_by, result)
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
     if measure is None and not follow_up and segments:
         measure = "count"  # a segment on its own: its size
@@ -382,6 +384,26 @@ def _contrasted(parts, segments, filters, group_by) -> Optional[str]:
         if len(f.values) >= 2 and not f.exclude:
             return f.attribute
     return None
+
+
+def _several_features(parts: Parts, measure: str, segments, group_by, result) -> str:
+    """A statistic or a ranking is of one feature. Averages of several for one segment are
+    its profile on those features; otherwise every other feature is said, never dropped:
+    a ratio ("clicks per session") or a second measure ("clicks and searches")."""
+    if measure == "mean" and len(segments) == 1 and not group_by and not parts.has("grouping"):
+        return "profile"
+    for mention in parts.of_kind("feature")[1:]:
+        per = parts.before(mention.start, ("grouping",), 1)
+        if per is not None:
+            result.problems.append(
+                f'"{per.said} {mention.said}": I can\'t divide one measure by another; '
+                "ask for each on its own"
+            )
+        else:
+            result.problems.append(
+                f'"{mention.said}": I give one measure at a time here; ask for it on its own'
+            )
+    return measure
 
 
 def _tabled_by(parts, measure, group_by):
