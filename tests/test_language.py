@@ -342,3 +342,13 @@ def test_a_second_feature_is_never_dropped():
         assert not understood.answerable, text
         assert any(problem.startswith(said) for problem in understood.problems), text
     assert read("average time per click").answerable  # one feature whose name has "per"
+
+
+def test_which_segment_as_a_follow_up_ranks_every_segment():
+    first = read("average clicks of highly engaged users in Brazil").query
+    ranked = read("which segment has the most?", intent="inform", previous=first).query
+    assert (ranked.segments, ranked.group_by, ranked.rank) == ((), ("segment",), "most")
+    assert [f.values for f in ranked.filters] == [("BR",)] and ranked.features == ("clicks",)
+    understood = read("and not in Brazil", intent="inform", previous=first)
+    assert understood.notes == ['"not Brazil" instead of "Brazil"']
+    assert understood.query.filters[0].exclude

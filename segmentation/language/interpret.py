@@ -483,6 +483,8 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
         changes["features"] = new.features
     if new.group_by:
         changes["group_by"] = new.group_by
+        if "segment" in new.group_by and not new.segments:  # "which segment has the most?"
+            changes["segments"] = ()
     if parts.values("direction"):
         changes["rank"] = new.rank if new.group_by or previous.group_by else None
         changes["order"] = new.order
@@ -503,7 +505,7 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
         old = next((p for p in filters if p.attribute == f.attribute), None)
         if old is not None:
             filters[filters.index(old)] = f
-            result.notes.append(f'"{f.said}" instead of "{old.said}"')
+            result.notes.append(f'"{_said(f)}" instead of "{_said(old)}"')
         else:
             filters.append(f)
             if previous.filters:
@@ -523,6 +525,10 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
     if merged.measure == "list" and parts.has("follow_up") and not changes:
         merged = merged.with_(offset=previous.offset + previous.limit)
     return merged
+
+
+def _said(f: Filter) -> str:
+    return f"not {f.said}" if f.exclude else f.said
 
 
 def _whole_population(query: Query) -> Query:
