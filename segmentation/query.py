@@ -90,6 +90,7 @@ class Query:
     order: str = "most"  # lists: most engaged (or highest feature) first
     limit: int = 10
     offset: int = 0
+    top: Optional[int] = None  # ranked groups: only the first N ("top 3 countries")
     run: RunRef = None
     user_id: Optional[str] = None
     chart: bool = False
@@ -143,6 +144,7 @@ class Query:
             order=str(data.get("order", "most")),
             limit=int(data.get("limit", 10)),
             offset=int(data.get("offset", 0)),
+            top=int(data["top"]) if data.get("top") else None,
             run=run,
             user_id=data.get("user_id"),
             chart=bool(data.get("chart", False)),

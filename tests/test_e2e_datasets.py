@@ -230,13 +230,18 @@ def test_demo_values_side_by_side(demo):
         mean = fmt.number(sum(values) / len(values))
         assert re.search(rf"{device}\s+{re.escape(mean)}\s+{len(values):,}", reply), reply
     # "top 3 countries by ...": countries ranked, "by" is not Belarus
-    top = demo.sql(
+    ranked = demo.sql(
         "SELECT country, COUNT(*) AS n FROM user_segments WHERE run_id = :run AND "
-        "segment = 'Highly Engaged' GROUP BY country ORDER BY n DESC, country LIMIT 1",
+        "segment = 'Highly Engaged' GROUP BY country ORDER BY n DESC, country",
         run=demo.run,
-    )[0]
+    )
     reply = say("top 3 countries by highly engaged users")
+    top = ranked[0]
     assert f"({top[0]})* has the most *Highly Engaged* users: *{top[1]:,}*" in reply, reply
+    assert f"The top 3 of {len(ranked)}:" in reply, reply
+    for country, n in ranked[:3]:
+        assert re.search(rf"\({country}\)\s+{n:,}\s", reply), (country, reply)
+    assert f"({ranked[3][0]})" not in reply, reply
 
 
 def test_demo_directions_are_honoured(demo):

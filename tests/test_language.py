@@ -352,3 +352,6 @@ def test_which_segment_as_a_follow_up_ranks_every_segment():
     understood = read("and not in Brazil", intent="inform", previous=first)
     assert understood.notes == ['"not Brazil" instead of "Brazil"']
     assert understood.query.filters[0].exclude
+    assert read("top 3 countries by highly engaged users").query.top == 3
+    assert read("which country has the most users").query.top is None
+    assert read("top 3 users").query.top is None  # a list of users has its own size

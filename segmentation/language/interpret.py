@@ -110,6 +110,7 @@ def understand(
         rank=direction if group_by and measure != "user" else None,
         order=direction or ("least" if _lowest_only(segments, run) else "most"),
         limit=min(parts.limit or 10, MAX_LIST),
+        top=parts.limit if group_by and direction and measure != "list" else None,
         run=parts.run or _run_word(parts),
         user_id=parts.users[0][1] if measure == "user" and parts.users else None,
         chart=parts.has("shape", "chart") or intent == "ask_chart",
@@ -494,6 +495,7 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
         changes["run"] = new.run
     if parts.limit:
         changes["limit"] = new.limit
+        changes["top"] = new.top
     if new.user_id:
         changes["user_id"] = new.user_id
     if measure and (parts.values("measure") or parts.values("shape") or parts.users):

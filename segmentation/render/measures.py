@@ -32,6 +32,16 @@ def _labels(result: Measured, group: Group) -> List[str]:
     ]
 
 
+def _top(reply: Reply, result: Measured, groups: List[Group]) -> List[Group]:
+    """The first N ranked groups when the question asked for N ("top 3 countries")."""
+    top = result.query.top
+    if not top or not result.query.rank or top >= len(groups):
+        return groups
+    end = "top" if result.query.rank == "most" else "bottom"
+    reply.text(f"The {end} {top} of {len(groups)}:")
+    return groups[:top]
+
+
 def _tied(ranked: List[Group], value) -> List[Group]:
     return [g for g in ranked if value(g) == value(ranked[0])]
 
@@ -132,7 +142,7 @@ def _count_by_attribute(reply: Reply, result: Measured) -> None:
                 f"{names} {verb} {word} {who}: *{fmt.count(first.n)}* "
                 f"({_pct(first.n, asked)} of the {fmt.count(asked)} {who})."
             )
-        groups = ranked
+        groups = _top(reply, result, ranked)
     else:
         reply.text(f"{say.first_upper(who)} by {say.key_label(key)}: *{fmt.count(asked)}* in all.")
         dated = key in ("signup_month", "signup_year")
@@ -183,7 +193,7 @@ def _statistic(reply: Reply, result: Measured) -> None:
     headers = [say.key_label(k) for k in query.group_by] + [what, "users"]
     rows = [
         _labels(result, g) + [say.quantity(run, feature, g.value), fmt.count(g.n)]
-        for g in (result.ranked() if query.rank else result.groups)
+        for g in (_top(reply, result, result.ranked()) if query.rank else result.groups)
     ]
     rows.append(
         [say.everyone(query)]
