@@ -115,8 +115,8 @@ def plan(turn: Turn) -> Union[Planned, Answer]:
     if understanding.ask:
         return replies.ask(understanding, turn), _remember(understanding.query)
     if not understanding.answerable:
-        unclear = turn.intent == "nlu_fallback" or understanding.read_nothing
-        if unclear and not understanding.problems:
+        # (a message with no known word was answered above)
+        if turn.intent == "nlu_fallback" and not understanding.problems:
             return replies.clarify(understanding, turn, vocabulary), []
         return replies.cannot_apply(understanding, vocabulary, turn), []
     return Planned(turn, understanding)

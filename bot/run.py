@@ -96,7 +96,7 @@ def backend_ports(rasa_port: int, count: int) -> List[int]:
     return list(range(first, first + count))
 
 
-def check_scale_out(count: int) -> None:
+def check_scale_out() -> None:
     """Several Rasa servers need Redis (answering within seconds) and HAProxy: RuntimeError
     with what to do when either is missing."""
     from bot.balancer import haproxy_binary
@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if count < 1:
         raise RuntimeError("--rasa-servers must be at least 1")
     if count > 1:
-        check_scale_out(count)
+        check_scale_out()
     model = ensure_model()
     rasa_port = port_from_env("RASA_PORT", 5005)
     action_port = port_from_env("ACTION_PORT", 5055)

@@ -179,13 +179,17 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         with self.engine.connect() as conn:
             return conn.execute(query.where(self.table.c.sender_id == sender_id)).scalar_one()
 
-    def _known_rows(self, sender_id: Text, read=None):
+    def _known_rows(self, sender_id: Text) -> int:
         """The sender's rows held plus those in SQL (held counted first, so a write in between
-        makes the memory check fail, not pass); with `read`, (read(sender_id), rows)."""
+        makes the memory check fail, not pass)."""
         held = len(self.writer.pending_rows(sender_id))
-        events = read(sender_id) if read is not None else None
-        rows = held + self._count_rows(sender_id)
-        return rows if read is None else (events, rows)
+        return held + self._count_rows(sender_id)
+
+    def _read_counted(self, sender_id: Text, read) -> tuple:
+        """(read(sender_id), the sender's rows held plus in SQL), held counted before reading."""
+        held = len(self.writer.pending_rows(sender_id))
+        events = read(sender_id)
+        return events, held + self._count_rows(sender_id)
 
     def _unchanged(self, sender_id: Text) -> bool:
         """With several servers: True when SQL (plus held rows) still has exactly the rows this
@@ -247,7 +251,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 executor, read = self._reads, self._read_events
             if self.shared:
                 events, rows = await self._off_loop(
-                    executor, READ_DEADLINE, self._known_rows, sender_id, read
+                    executor, READ_DEADLINE, self._read_counted, sender_id, read
                 )
             else:
                 events = await self._off_loop(executor, READ_DEADLINE, read, sender_id)

@@ -143,7 +143,8 @@ def refresh(
                         compute=compute or made,
                     )
                 finally:
-                    getattr(made, "stop", lambda: None)()
+                    if made is not None:
+                        made.stop()
         result = RefreshResult(queries.current_run(), built, reason or "nothing new")
         result.pruned = prune_runs(engine, keep_runs)
         if after is not None:

@@ -21,6 +21,7 @@ import contextlib
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -197,9 +198,21 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.tag = env.get("SI_TEST_TAG")
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.seen: List[str] = []
         threading.Thread(target=self._read, daemon=True).start()
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM and wait; then kill whatever with its SI_TEST_TAG is still alive."""
+        from tests.terminal import processes_with
+
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        finally:
+            for pid in processes_with(self.tag) if self.tag else []:
+                os.kill(pid, signal.SIGKILL)
 
     def _read(self) -> None:
         for line in self.process.stdout:

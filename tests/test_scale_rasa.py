@@ -28,7 +28,6 @@ import pytest
 import requests
 
 from tests.servers import ServeProcess, own_database, seed
-from tests.terminal import processes_with
 
 PAGE = 5
 
@@ -74,12 +73,7 @@ def cluster(mariadb_database, redis_url, haproxy, tmp_path_factory):
             yield served
         finally:
             redis_proxy.close()
-            served.process.send_signal(signal.SIGTERM)
-            try:
-                served.process.wait(90)
-            finally:
-                for pid in processes_with(tag):
-                    os.kill(pid, signal.SIGKILL)
+            served.stop(90)
 
 
 def sql(cluster, query: str, **params) -> List:

@@ -18,7 +18,6 @@ import requests
 from bot.notices import ACTION_SERVER_DOWN
 from bot.processes import free_port
 from tests.servers import ServeProcess, current_sizes, serve_environment, size_text
-from tests.terminal import processes_with
 
 QUESTION = "how many users are highly engaged?"
 TOKEN = "api-token-for-tests-only"
@@ -44,12 +43,7 @@ def serve(assistant, tmp_path):
         served.wait_for("Press Ctrl-C to stop.")
         yield served
     finally:
-        served.process.send_signal(signal.SIGTERM)
-        try:
-            served.process.wait(60)
-        finally:
-            for pid in processes_with(tag):
-                os.kill(pid, signal.SIGKILL)
+        served.stop(60)
 
 
 def say(url: str, sender: str, text: str) -> str:

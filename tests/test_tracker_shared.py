@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-from sqlalchemy import create_engine, text
 
 from bot.tracker_store import CachedSQLTrackerStore
+from tests.servers import run_sql
 from tests.test_tracker_store import DOMAIN
 
 
@@ -32,21 +32,13 @@ async def take_turn(store, sender, number):
 
 def stored(url, sender):
     """(type, text) of the stored user and bot events of `sender`, in order (plain SQL)."""
-    engine = create_engine(url, future=True)
-    with engine.connect() as conn:
-        found = conn.execute(
-            text(
-                "SELECT type_name, JSON_VALUE(data, '$.text') AS said FROM events "
-                "WHERE sender_id = :s AND type_name IN ('user', 'bot') ORDER BY id"
-            )
-            if engine.dialect.name != "sqlite"
-            else text(
-                "SELECT type_name, json_extract(data, '$.text') AS said FROM events "
-                "WHERE sender_id = :s AND type_name IN ('user', 'bot') ORDER BY id"
-            ),
-            {"s": sender},
-        ).all()
-    engine.dispose()
+    text_of = "json_extract" if url.startswith("sqlite") else "JSON_VALUE"
+    found = run_sql(
+        url,
+        f"SELECT type_name, {text_of}(data, '$.text') AS said FROM events "
+        "WHERE sender_id = :s AND type_name IN ('user', 'bot') ORDER BY id",
+        s=sender,
+    )
     return [(r.type_name, r.said) for r in found]
 
 

@@ -77,24 +77,9 @@ def understand(
     filters = _filters(parts, vocabulary, result)
     group_by = _grouping(parts, vocabulary, result)
     direction = _direction(parts)
-    measure = _measure(parts, intent, features, group_by, segments, filters)
-    if measure in STAT_MEASURES and not group_by and direction and not features:
-        measure = "count"
-    if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
-        if features and measure == "mean" and not parts.has("measure"):
-            measure = "max" if direction == "most" else "min"
-    contrasted = _contrasted(parts, segments, filters, group_by)
-    if measure in ("compare", "profile"):
-        measure, group_by = _tabled_by(parts, measure, group_by)
-    if contrasted:  # "android vs ios": side by side, one group per value
-        if measure in (None, "compare", "profile", "overview", "count"):
-            measure = "mean" if features else "count"
-        counted = measure in ("count", "share") and not segments
-        group_by = [contrasted] + (["segment"] if counted else [])
-    if measure in ("count", "share") and features:
-        measure = _counted_feature(parts, measure, result)
-    if len(features) > 1 and measure in (*STAT_MEASURES, "list"):
-        measure = _several_features(parts, measure, segments, group_by, result)
+    measure, group_by = _measured(
+        parts, intent, direction, features, segments, filters, group_by, result
+    )
     follow_up = previous is not None and _is_follow_up(parts, intent, measure)
     if measure is None and not follow_up and segments:
         measure = "count"  # a segment on its own: its size
@@ -337,6 +322,32 @@ def _unknown_next_to(parts: Parts, mention):
 def _direction(parts: Parts) -> Optional[str]:
     values = parts.values("direction")
     return values[0] if values else None
+
+
+def _measured(parts, intent, direction, features, segments, filters, group_by, result):
+    """What the question measures, and how its groups fall: the measure its words or intent
+    ask for (`_measure`), then set right where the parts say more (a direction on one
+    feature, values or segments side by side, a statistic in a table, counted features,
+    several features)."""
+    measure = _measure(parts, intent, features, group_by, segments, filters)
+    if measure in STAT_MEASURES and not group_by and direction and not features:
+        measure = "count"
+    if measure in ("count", "share", *STAT_MEASURES) and direction and not group_by:
+        if features and measure == "mean" and not parts.has("measure"):
+            measure = "max" if direction == "most" else "min"
+    contrasted = _contrasted(parts, segments, filters, group_by)
+    if measure in ("compare", "profile"):
+        measure, group_by = _tabled_by(parts, measure, group_by)
+    if contrasted:  # "android vs ios": side by side, one group per value
+        if measure in (None, "compare", "profile", "overview", "count"):
+            measure = "mean" if features else "count"
+        counted = measure in ("count", "share") and not segments
+        group_by = [contrasted] + (["segment"] if counted else [])
+    if measure in ("count", "share") and features:
+        measure = _counted_feature(parts, measure, result)
+    if len(features) > 1 and measure in (*STAT_MEASURES, "list"):
+        measure = _several_features(parts, measure, segments, group_by, result)
+    return measure, group_by
 
 
 def _measure(parts, intent, features, group_by, segments, filters) -> Optional[str]:

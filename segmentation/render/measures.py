@@ -190,10 +190,10 @@ def _statistic(reply: Reply, result: Measured) -> None:
     else:
         keys = " and ".join(say.key_label(k) for k in query.group_by)
         reply.text(f"{say.first_upper(what)} of {say.population(query)}, by {keys}:")
+    groups = _top(reply, result, result.ranked()) if query.rank else result.groups
     headers = [say.key_label(k) for k in query.group_by] + [what, "users"]
     rows = [
-        _labels(result, g) + [say.quantity(run, feature, g.value), fmt.count(g.n)]
-        for g in (_top(reply, result, result.ranked()) if query.rank else result.groups)
+        _labels(result, g) + [say.quantity(run, feature, g.value), fmt.count(g.n)] for g in groups
     ]
     rows.append(
         [say.everyone(query)]
