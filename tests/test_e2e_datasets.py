@@ -315,6 +315,16 @@ def test_apps_custom_names_and_column_words(apps):
         " AS m FROM user_segments WHERE run_id = :run GROUP BY segment ORDER BY m DESC",
         run=apps.run,
     )
+    # a direction as a follow-up of one segment's average: which segment has the most
+    best = apps.sql(
+        "SELECT segment, AVG(CAST(JSON_EXTRACT(features, '$.Ratings') AS DOUBLE)) AS m "
+        "FROM user_segments WHERE run_id = :run GROUP BY segment ORDER BY m DESC LIMIT 1",
+        run=apps.run,
+    )[0]
+    reply = say("and the most?")
+    assert reply.startswith(
+        f"*{best[0]}* has the highest average Ratings: *{fmt.number(best[1])}* per user"
+    ), reply
     reply = say("which segment resets passwords the most")
     assert reply.startswith(f"*{resets[0][0]}* has the highest average New Password Request")
     dormant = apps.count("segment = 'Dormant'")

@@ -356,3 +356,27 @@ def test_which_segment_as_a_follow_up_ranks_every_segment():
     assert read("top 3 countries by highly engaged users").query.top == 3
     assert read("which country has the most users").query.top is None
     assert read("top 3 users").query.top is None  # a list of users has its own size
+
+
+def test_a_follow_up_direction_or_statistic_on_an_ungrouped_question():
+    first = read("average clicks of highly engaged users in Brazil").query
+    ranked = read("and the most?", intent="inform", previous=first).query
+    assert (ranked.measure, ranked.segments, ranked.group_by, ranked.rank) == (
+        "mean",
+        (),
+        ("segment",),
+        "most",
+    )
+    compared = read("compare low and high users on clicks").query
+    median = read("and the median?", intent="inform", previous=compared).query
+    assert (median.measure, median.group_by) == ("median", ("segment",))
+    assert median.segments == ("Low Engagement", "Highly Engaged")
+    highest = read("max clicks of highly engaged users").query
+    assert read("and the lowest?", intent="inform", previous=highest).query.measure == "min"
+
+
+def test_a_superlative_with_nothing_to_rank_is_said():
+    understood = read("and the most?", intent="ask_overview")
+    assert not understood.answerable
+    assert understood.problems[0].startswith('"most": I can\'t tell what to rank')
+    assert read("tell me more about highly engaged users").answerable  # a comparative

@@ -108,6 +108,7 @@ def understand(
         result.follow_up = True
     result.query = _whole_population(query)
     _check_needs(result, vocabulary)
+    _check_direction(parts, result)
     for said in parts.conditions:
         result.problems.append(
             f'"{said}": I count and measure whole segments, filtered by the users\' '
@@ -513,6 +514,7 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
         changes["measure"] = measure
     elif previous.measure in RUN_MEASURES + ("user",) and (new.segments or new.filters):
         changes["measure"] = "profile" if new.segments and not new.filters else "count"
+    _ranked_follow_up(previous, new, parts, changes)
     filters = list(previous.filters)
     for f in new.filters:
         old = next((p for p in filters if p.attribute == f.attribute), None)
@@ -540,6 +542,26 @@ def _merge(previous: Query, new: Query, parts: Parts, measure, result: Understan
     return merged
 
 
+def _ranked_follow_up(previous: Query, new: Query, parts: Parts, changes: dict) -> None:
+    """A follow-up's direction or statistic on a question that had no groups: "and the
+    most?" after a segment's average asks which segment has the most; "and the median?"
+    after a comparison is the median of each segment compared; "and the lowest?" after a
+    maximum is the minimum."""
+    measure = changes.get("measure", previous.measure)
+    if new.group_by or previous.group_by:
+        return
+    if previous.measure == "compare" and measure in ("count", "share", *STAT_MEASURES):
+        changes["group_by"] = ("segment",)
+        return
+    direction = parts.values("direction")
+    if not direction:
+        return
+    if measure in ("min", "max"):
+        changes["measure"] = "max" if direction[0] == "most" else "min"
+    elif measure in ("count", "share", *STAT_MEASURES):
+        changes.update(group_by=("segment",), segments=(), rank=direction[0])
+
+
 def _said(f: Filter) -> str:
     return f"not {f.said}" if f.exclude else f.said
 
@@ -552,6 +574,24 @@ def _whole_population(query: Query) -> Query:
     if query.measure in ("count", "share") and not query.filters:
         return query.with_(measure="overview")
     return query.with_(group_by=("segment",))
+
+
+# Measures with no place for a direction: "most"/"least" in them ranks nothing.
+UNRANKED = ("overview", "count", "share", "mean", "median", "sum", "profile", "compare")
+
+
+def _check_direction(parts: Parts, result: Understanding) -> None:
+    """A superlative the query has no place for ("and the most?" with nothing to rank) is
+    said, never dropped; comparatives ("more", "less") belong to other phrases."""
+    query = result.query
+    if query is None or query.rank or query.measure not in UNRANKED:
+        return
+    for word in parts.words:
+        if word.group == "direction" and word.said.lower() not in ("more", "less", "fewer"):
+            result.problems.append(
+                f'"{word.said}": I can\'t tell what to rank; ask "which segment has the '
+                f'{word.said} ..." or for a list of users'
+            )
 
 
 def _check_needs(result: Understanding, vocabulary: Vocabulary) -> None:
