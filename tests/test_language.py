@@ -380,3 +380,16 @@ def test_a_superlative_with_nothing_to_rank_is_said():
     assert not understood.answerable
     assert understood.problems[0].startswith('"most": I can\'t tell what to rank')
     assert read("tell me more about highly engaged users").answerable  # a comparative
+
+
+def test_a_feature_takes_the_unknown_words_of_its_own_name():
+    social = run_info(
+        names=("Ghosts", "Browsers", "Chatters", "Creators", "Influencers"),
+        features=("Daily_Usage_Time (minutes)", "Posts_Per_Day", "Likes_Received_Per_Day"),
+        attributes=(),
+        values={},
+    )
+    understood = read("which group posts the least per day", social)
+    assert understood.answerable and understood.query.features == ("Posts_Per_Day",)
+    assert (understood.query.group_by, understood.query.rank) == (("segment",), "least")
+    assert understood.notes == ['I read "posts ... day" as Posts_Per_Day']

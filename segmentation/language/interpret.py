@@ -193,16 +193,23 @@ def _features(parts: Parts, result: Understanding) -> List[str]:
 
 def _absorb_neighbours(parts: Parts, mention, entry, result: Understanding) -> None:
     """A feature named by part of its name takes the unknown word right next to it
-    ("resets passwords" -> New Password Request), and the reply says how it was read."""
-    if len(phrase(mention.said)) >= len(phrase(entry.label)):
+    ("resets passwords" -> New Password Request) and the unknown words of its own name
+    ("posts the least per day" -> Posts Per Day), and the reply says how it was read."""
+    label = phrase(entry.label)
+    if len(phrase(mention.said)) >= len(label):
         return
-    beside = [t for t in parts.unknown if t.index in (mention.start - 1, mention.end)]
+    beside = [
+        t for t in parts.unknown if t.index in (mention.start - 1, mention.end) or t.stem in label
+    ]
     if not beside:
         return
     parts.unknown = [t for t in parts.unknown if t not in beside]
     first = min([mention.start] + [t.index for t in beside])
     last = max([mention.end - 1] + [t.index for t in beside])
-    said = " ".join(t.text for t in parts.tokens[first : last + 1])
+    if last - first + 1 == len(beside) + mention.end - mention.start:  # one run of words
+        said = " ".join(t.text for t in parts.tokens[first : last + 1])
+    else:
+        said = " ... ".join([mention.said] + [t.text for t in beside])
     result.notes.append(f'I read "{said}" as {entry.label}')
 
 
